@@ -1,0 +1,251 @@
+"""OpenAI organization Usage API (volumes) and Costs API (money).
+
+Usage: ``GET /organization/usage/{completions,embeddings}`` grouped by model and project, bucketed
+(1d/1h/1m) with ``limit`` counting *buckets* per page. Costs: ``GET /organization/costs``, 1d
+buckets only, grouped by line item and project; ``amount.value`` arrives as a decimal string in
+live responses (a number in the spec), so both are parsed into Decimal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import polars as pl
+
+from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.errors import SchemaError
+from contribux_costs.http import get_json
+from contribux_costs.paginate import CursorPaginator
+from contribux_costs.periods import Window
+from contribux_costs.store.slices import RawPage, SliceWrite
+
+PROVIDER = "openai"
+USAGE_ENDPOINTS = ("completions", "embeddings")
+COSTS = "costs"
+# Buckets per page: the API's maximum for each width (fewer requests, same data).
+MAX_LIMIT = {"1d": 31, "1h": 168, "1m": 1440}
+COSTS_MAX_LIMIT = 180
+BUCKET_SECONDS = {"1d": 86400, "1h": 3600, "1m": 60}
+DIMENSIONS = ("project_id", "model", "user_id", "api_key_id", "batch", "service_tier")
+# Tokens are counted in units of tokens; requests in requests. Anything else numeric is kept too.
+UNITS = {"num_model_requests": "requests"}
+CURRENCY = "USD"
+
+
+@dataclass
+class OpenAICollector:
+    """Collects usage (completions, embeddings) and costs for an organization."""
+
+    bucket_width: str = "1d"
+    limit: int | None = None
+    costs_limit: int | None = None
+    provider: str = PROVIDER
+
+    def tasks(self, window: Window, ctx: CollectContext) -> list[Task]:
+        window = window.clamp_end(ctx.now())
+        return [Task(f"usage/{e}", window) for e in USAGE_ENDPOINTS] + [Task(COSTS, window)]
+
+    def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
+        if task.endpoint == COSTS:
+            return self._fetch_costs(task, ctx)
+        return self._fetch_usage(task, ctx)
+
+    # -- usage ----------------------------------------------------------------------------
+    def _fetch_usage(self, task: Task, ctx: CollectContext) -> SliceWrite:
+        kind = task.endpoint.split("/", 1)[1]
+        limit = self.limit or MAX_LIMIT[self.bucket_width]
+        params: dict[str, Any] = {
+            "start_time": task.window.start_ts,
+            "end_time": task.window.end_ts,
+            "bucket_width": self.bucket_width,
+            "limit": limit,
+            "group_by": ["model", "project_id"],
+        }
+        pages = self._pages(f"organization/usage/{kind}", task.endpoint, params, ctx)
+        results = [r for p in pages for r in _bucket_results(p[0], task.endpoint)]
+        frame = usage_frame(results, kind, task.endpoint, self.bucket_width)
+        raw = [RawPage(p[2], p[3], p[1]) for p in pages]
+        return SliceWrite(PROVIDER, task.endpoint, task.window, {"usage": frame}, raw)
+
+    # -- costs ----------------------------------------------------------------------------
+    def _fetch_costs(self, task: Task, ctx: CollectContext) -> SliceWrite:
+        params: dict[str, Any] = {
+            "start_time": task.window.start_ts,
+            "end_time": task.window.end_ts,
+            "bucket_width": "1d",
+            "limit": self.costs_limit or COSTS_MAX_LIMIT,
+            "group_by": ["line_item", "project_id"],
+        }
+        pages = self._pages("organization/costs", COSTS, params, ctx)
+        results = [r for p in pages for r in _bucket_results(p[0], COSTS)]
+        frame = costs_frame(results)
+        raw = [RawPage(p[2], p[3], p[1]) for p in pages]
+        return SliceWrite(PROVIDER, COSTS, task.window, {"charges": frame}, raw)
+
+    def _pages(
+        self, path: str, endpoint: str, params: dict[str, Any], ctx: CollectContext
+    ) -> list[tuple[dict[str, Any], str, dict[str, object], datetime]]:
+        """Every page as (parsed, body, params sent, fetched_at), following ``next_page``."""
+        client = ctx.clients.client("openai")
+        caller = ctx.clients.caller(PROVIDER)
+        out = []
+        paginator = CursorPaginator(PROVIDER, endpoint)
+        for cursor in paginator:
+            sent = dict(params) if cursor is None else {**params, "page": cursor}
+            parsed, body = caller.call(endpoint, lambda s=sent: get_json(client, path, s))  # type: ignore[misc]
+            page = validate_page(parsed, endpoint)
+            out.append((page, body, sent, ctx.now()))
+            paginator.advance(page.get("next_page") if page.get("has_more") else None)
+        return out
+
+
+def validate_page(parsed: object, endpoint: str) -> dict[str, Any]:
+    """Check the documented envelope; name what is wrong."""
+    if not isinstance(parsed, dict) or parsed.get("object") != "page":
+        raise SchemaError(PROVIDER, endpoint, "response is not a page object ({\"object\":\"page\"})")
+    data = parsed.get("data")
+    if not isinstance(data, list):
+        raise SchemaError(PROVIDER, endpoint, "page has no 'data' list")
+    for i, bucket in enumerate(data):
+        if not isinstance(bucket, dict) or not isinstance(bucket.get("results"), list):
+            raise SchemaError(PROVIDER, endpoint, f"bucket {i} has no 'results' list")
+        if not isinstance(bucket.get("start_time"), int) or not isinstance(bucket.get("end_time"), int):
+            raise SchemaError(PROVIDER, endpoint, f"bucket {i} lacks integer start_time/end_time")
+    if parsed.get("has_more") and not parsed.get("next_page"):
+        raise SchemaError(PROVIDER, endpoint, "has_more is true but next_page is missing")
+    return parsed
+
+
+def _bucket_results(page: dict[str, Any], endpoint: str) -> list[dict[str, Any]]:
+    out = []
+    for bucket in page["data"]:
+        for r in bucket["results"]:
+            if not isinstance(r, dict):
+                raise SchemaError(PROVIDER, endpoint, "a bucket result is not an object")
+            out.append({**r, "_start": bucket["start_time"], "_end": bucket["end_time"]})
+    return out
+
+
+def usage_frame(results: list[dict[str, Any]], kind: str, endpoint: str, width: str) -> pl.DataFrame:
+    """Wide results → tidy usage rows (one per metric), with the billable uncached input."""
+    if not results:
+        return pl.DataFrame()
+    wide = pl.from_dicts(results, infer_schema_length=None)
+    if "input_tokens" not in wide.columns or "num_model_requests" not in wide.columns:
+        raise SchemaError(PROVIDER, endpoint, "results lack input_tokens/num_model_requests")
+    for dim in DIMENSIONS:
+        if dim not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.String).alias(dim))
+    if kind == "completions":
+        wide = wide.with_columns(_uncached_input(wide).alias("input_uncached_tokens"))
+    metrics = [
+        c for c, t in wide.schema.items()
+        if c not in DIMENSIONS and not c.startswith("_") and c != "object" and t.is_numeric()
+    ]
+    dims = [d for d in DIMENSIONS if d in wide.columns]
+    return (
+        wide.with_columns(
+            pl.struct([pl.col(d).cast(pl.String) for d in dims]).struct.json_encode().alias("dimensions")
+        )
+        .unpivot(on=metrics, index=["_start", "_end", "project_id", "model", "dimensions"],
+                 variable_name="metric", value_name="value")
+        .filter(pl.col("value").is_not_null())
+        .select(
+            pl.lit(PROVIDER).alias("provider"),
+            pl.lit(endpoint).alias("endpoint"),
+            pl.lit(kind).alias("service"),
+            pl.col("project_id").cast(pl.String).alias("resource_id"),
+            pl.col("model").cast(pl.String).alias("resource_name"),
+            pl.col("metric"),
+            pl.col("metric").replace_strict(UNITS, default="tokens").alias("unit"),
+            _ts("_start").alias("period_start"),
+            _ts("_end").alias("period_end"),
+            pl.lit(width).alias("granularity"),
+            pl.col("value").cast(pl.Float64),
+            pl.col("dimensions"),
+            _ts("_start").dt.date().alias("billing_date"),
+        )
+    )
+
+
+def _uncached_input(wide: pl.DataFrame) -> pl.Expr:
+    """Billable uncached input: the 2026 field when present, else input − cached (2025 shape)."""
+    derived = pl.col("input_tokens") - pl.col("input_cached_tokens").fill_null(0)
+    if "input_cached_tokens" not in wide.columns:
+        derived = pl.col("input_tokens")
+    if "input_uncached_tokens" in wide.columns:
+        return pl.coalesce(pl.col("input_uncached_tokens"), derived)
+    return derived
+
+
+def _ts(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col), time_unit="s").dt.replace_time_zone("UTC")
+
+
+def parse_amount(value: object, endpoint: str = COSTS) -> Decimal:
+    """Decimal from a JSON string or number (never through float arithmetic)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SchemaError(PROVIDER, endpoint, f"amount.value {value!r} is not a number or string")
+    try:
+        out = Decimal(str(value))
+    except InvalidOperation:
+        raise SchemaError(PROVIDER, endpoint, f"amount.value {value!r} is not a decimal") from None
+    if not out.is_finite():
+        raise SchemaError(PROVIDER, endpoint, f"amount.value {value!r} is not finite")
+    return out
+
+
+def costs_frame(results: list[dict[str, Any]]) -> pl.DataFrame:
+    """Costs results → FOCUS-named charge rows billed by OpenAI."""
+    rows = [_cost_row(r) for r in results]
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame(rows, schema_overrides=_COST_SCHEMA)
+
+
+_COST_SCHEMA = {
+    "BilledCost": pl.Decimal(38, 12),
+    "EffectiveCost": pl.Decimal(38, 12),
+    "ChargePeriodStart": pl.Datetime("us", "UTC"),
+    "ChargePeriodEnd": pl.Datetime("us", "UTC"),
+}
+
+
+def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
+    amount = r.get("amount")
+    if not isinstance(amount, dict) or "value" not in amount:
+        raise SchemaError(PROVIDER, COSTS, "a costs result has no amount.value")
+    value = parse_amount(amount["value"])
+    currency = str(amount.get("currency") or "usd").upper()
+    start = datetime.fromtimestamp(r["_start"], UTC)
+    line_item = r.get("line_item")
+    project = r.get("project_id")
+    return {
+        "provider": PROVIDER,
+        "endpoint": COSTS,
+        "BilledCost": value,
+        "EffectiveCost": value,
+        "BillingCurrency": currency,
+        "ChargePeriodStart": start,
+        "ChargePeriodEnd": datetime.fromtimestamp(r["_end"], UTC),
+        "ChargeCategory": "Usage",
+        "ChargeDescription": line_item,
+        "ServiceName": "OpenAI API",
+        "ServiceCategory": "AI and Machine Learning",
+        "ServiceProviderName": "OpenAI",
+        "SkuId": line_item,
+        "ResourceId": project,
+        "Tags": json.dumps({"project_id": project}) if project else None,
+        "x_billing_date": start.date(),
+        "x_project_id": project,
+        "x_line_item": line_item,
+    }
+
+
+def make_collector(settings: object) -> OpenAICollector:
+    """Daily buckets are what the analysis uses; 1h/1m are available for finer studies."""
+    return OpenAICollector()

@@ -1,0 +1,236 @@
+"""Demo OpenAI organization Usage and Costs APIs (real envelope, buckets, paging, group_by)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import httpx
+
+from contribux_costs.demo.model import DemoModel
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from contribux_costs.demo.transport import DemoContext
+
+PROJECTS = {"proj_contribux_prod": "contribux-prod", "proj_contribux_dev": "contribux-dev"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A project's daily traffic on one model at the epoch, before growth and seasonality."""
+
+    project_id: str
+    model: str
+    endpoint: str
+    requests: int
+    input_per_request: int
+    output_per_request: int
+    cached_share: float
+
+
+# gpt-4o runs repository analysis (long prompts: > $0.05 per request); gpt-4o-mini runs the
+# opportunity matching; embeddings feed the vector search. Dev traffic is a small slice.
+WORKLOADS = (
+    Workload("proj_contribux_prod", "gpt-4o-2024-08-06", "completions", 260, 15000, 2000, 0.10),
+    Workload("proj_contribux_prod", "gpt-4o-mini-2024-07-18", "completions", 9000, 1800, 300, 0.35),
+    Workload("proj_contribux_prod", "text-embedding-3-small", "embeddings", 40000, 600, 0, 0.0),
+    Workload("proj_contribux_dev", "gpt-4o-2024-08-06", "completions", 25, 12000, 1500, 0.05),
+    Workload("proj_contribux_dev", "gpt-4o-mini-2024-07-18", "completions", 1200, 1600, 280, 0.20),
+    Workload("proj_contribux_dev", "text-embedding-3-small", "embeddings", 5000, 600, 0, 0.0),
+)
+SPIKE_FACTOR = 6.0  # the runaway job multiplies prod gpt-4o traffic on the spike day
+# USD per 1M tokens (input, cached input, output) used to bill the demo's Costs API.
+DEMO_PRICES = {
+    "gpt-4o-2024-08-06": (Decimal("2.50"), Decimal("1.25"), Decimal("10.00")),
+    "gpt-4o-mini-2024-07-18": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
+    "text-embedding-3-small": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
+}
+# The planted variance: billed daily, explained by no usage endpoint we collect.
+UNEXPLAINED_LINE_ITEM = "web search tool calls"
+UNEXPLAINED_DAILY = Decimal("3.50")
+MAX_LIMIT = {"1d": 31, "1h": 168, "1m": 1440}
+DEFAULT_LIMIT = {"1d": 7, "1h": 24, "1m": 60}
+WIDTH_S = {"1d": 86400, "1h": 3600, "1m": 60}
+
+
+@lru_cache(maxsize=65536)
+def hourly(model: DemoModel, day: date, hour: int, w: Workload) -> tuple[int, int, int, int]:
+    """(requests, input_tokens incl. cached, cached tokens, output_tokens) for one UTC hour."""
+    level = model.level(day, f"openai:{w.project_id}:{w.model}")
+    if w.project_id == "proj_contribux_prod" and w.model.startswith("gpt-4o-2") and model.is_spike(day):
+        level *= SPIKE_FACTOR
+    req = round(w.requests * level * model.hour_share(hour))
+    inp = req * w.input_per_request
+    cached = round(inp * w.cached_share * model.noise(day, f"cache:{w.model}", 0.03))
+    return req, inp, min(cached, inp), req * w.output_per_request
+
+
+def _split(total: int, parts: int, index: int) -> int:
+    base, extra = divmod(total, parts)
+    return base + (1 if index < extra else 0)
+
+
+def volume(model: DemoModel, start: datetime, end: datetime, w: Workload) -> tuple[int, int, int, int]:
+    """Sum of hourly volumes over [start, end); minute buckets take an even split of the hour."""
+    totals = [0, 0, 0, 0]
+    t = start
+    while t < end:
+        hour_start = t.replace(minute=0, second=0, microsecond=0)
+        vals = hourly(model, t.date(), t.hour, w)
+        if (end - t) >= timedelta(hours=1) and t == hour_start:
+            step = timedelta(hours=1)
+            part = vals
+        else:
+            step = timedelta(minutes=1)
+            minute = t.minute
+            part = tuple(_split(v, 60, minute) for v in vals)  # type: ignore[assignment]
+        totals = [a + b for a, b in zip(totals, part, strict=True)]
+        t = t + step
+    return totals[0], totals[1], totals[2], totals[3]
+
+
+def handle(request: httpx.Request, ctx: DemoContext) -> httpx.Response:
+    path = request.url.path
+    if path.endswith("/organization/costs"):
+        return _page(request, ctx, costs=True)
+    for kind in ("completions", "embeddings"):
+        if path.endswith(f"/organization/usage/{kind}"):
+            return _page(request, ctx, kind=kind)
+    if "/organization/usage/" in path:
+        return _page(request, ctx, kind="other")
+    return httpx.Response(404, json={"error": {"message": f"no route {path}"}})
+
+
+def _error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"message": message, "type": "invalid_request_error"}})
+
+
+def _page(request: httpx.Request, ctx: DemoContext, kind: str = "", costs: bool = False) -> httpx.Response:
+    q = request.url.params
+    width = q.get("bucket_width", "1d")
+    if width not in WIDTH_S or (costs and width != "1d"):
+        return _error(400, f"invalid bucket_width {width!r}")
+    try:
+        start = int(q["start_time"])
+        end = int(q.get("end_time") or ctx.clock.now().timestamp())
+        limit = int(q.get("limit") or (7 if costs else DEFAULT_LIMIT[width]))
+    except (KeyError, ValueError):
+        return _error(400, "start_time is required (Unix seconds)")
+    if not 1 <= limit <= (180 if costs else MAX_LIMIT[width]):
+        return _error(400, f"limit {limit} out of range for bucket_width {width}")
+    bounds = _buckets(start, end, WIDTH_S[width])
+    offset = _decode(q.get("page"))
+    chunk = bounds[offset : offset + limit]
+    group_by = q.get_list("group_by")
+    now = ctx.clock.now()
+    data = [
+        {
+            "object": "bucket",
+            "start_time": s,
+            "end_time": e,
+            "results": _cost_results(ctx.model, s, e, group_by, now) if costs
+            else _usage_results(ctx.model, s, e, kind, group_by, q, now),
+        }
+        for s, e in chunk
+    ]
+    more = offset + limit < len(bounds)
+    return httpx.Response(
+        200,
+        json={"object": "page", "data": data, "has_more": more,
+              "next_page": _encode(offset + limit) if more else None},
+    )
+
+
+def _buckets(start: int, end: int, width: int) -> list[tuple[int, int]]:
+    """Aligned buckets; the first starts at ``start`` when that is not aligned (as the API does)."""
+    out = []
+    s = start
+    while s < end:
+        e = min((s // width + 1) * width, end)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def _encode(offset: int) -> str:
+    return "page_" + base64.urlsafe_b64encode(f"o{offset}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    raw = cursor.removeprefix("page_")
+    return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()[1:])
+
+
+def _dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _usage_results(
+    model: DemoModel, s: int, e: int, kind: str, group_by: list[str], q: httpx.QueryParams,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    if _dt(s) >= now:
+        return []
+    end = min(_dt(e), now.replace(second=0, microsecond=0))
+    groups: dict[tuple[str | None, str | None], list[int]] = {}
+    models, projects = set(q.get_list("models")), set(q.get_list("project_ids"))
+    for w in WORKLOADS:
+        if w.endpoint != kind or (models and w.model not in models):
+            continue
+        if projects and w.project_id not in projects:
+            continue
+        vals = volume(model, _dt(s), end, w) if end > _dt(s) else (0, 0, 0, 0)
+        key = (w.project_id if "project_id" in group_by else None,
+               w.model if "model" in group_by else None)
+        acc = groups.setdefault(key, [0, 0, 0, 0])
+        groups[key] = [a + b for a, b in zip(acc, vals, strict=True)]
+    return [_result(kind, k, v) for k, v in groups.items() if v[0] > 0]
+
+
+def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict[str, Any]:
+    base: dict[str, Any] = {"project_id": key[0], "user_id": None, "api_key_id": None, "model": key[1]}
+    if kind == "embeddings":
+        return {"object": "organization.usage.embeddings.result", "input_tokens": v[1],
+                "num_model_requests": v[0], **base}
+    return {
+        "object": "organization.usage.completions.result", "input_tokens": v[1],
+        "output_tokens": v[3], "input_cached_tokens": v[2], "input_audio_tokens": 0,
+        "output_audio_tokens": 0, "num_model_requests": v[0], **base, "batch": None,
+    }
+
+
+def _cost_results(model: DemoModel, s: int, e: int, group_by: list[str], now: datetime) -> list[dict[str, Any]]:
+    # The Costs API fills a day only after it ends (usage-derived estimates cover the gap).
+    if _dt(e) > now:
+        return []
+    amounts: dict[tuple[str | None, str | None], Decimal] = {}
+    for w in WORKLOADS:
+        req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
+        p_in, p_cached, p_out = DEMO_PRICES[w.model]
+        lines = [(f"{w.model}, input", Decimal(inp - cached) * p_in)]
+        if w.endpoint == "completions":
+            lines += [(f"{w.model}, cached input", Decimal(cached) * p_cached),
+                      (f"{w.model}, output", Decimal(out) * p_out)]
+        for item, micro in lines:
+            _add(amounts, group_by, item, w.project_id, micro / Decimal(1_000_000))
+    _add(amounts, group_by, UNEXPLAINED_LINE_ITEM, "proj_contribux_prod", UNEXPLAINED_DAILY)
+    return [
+        {"object": "organization.costs.result",
+         "amount": {"value": f"{v:.20f}", "currency": "usd"},
+         "line_item": k[0], "project_id": k[1]}
+        for k, v in amounts.items()
+    ]
+
+
+def _add(acc: dict[tuple[str | None, str | None], Decimal], group_by: list[str], item: str,
+         project: str, value: Decimal) -> None:
+    key = (item if "line_item" in group_by else None, project if "project_id" in group_by else None)
+    acc[key] = acc.get(key, Decimal(0)) + value

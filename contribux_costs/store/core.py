@@ -1,0 +1,209 @@
+"""Connection, migrations, slice writes and reads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from contribux_costs.errors import StoreError
+from contribux_costs.periods import Window
+from contribux_costs.store.slices import SliceWrite
+
+# The column that places a row of each sliced table in time: a slice write deletes rows of its
+# provider/endpoint whose value falls in [window.start, window.end).
+TABLE_TIME_COLUMNS: dict[str, str] = {
+    "usage": "period_start",
+    "charges": "ChargePeriodStart",
+}
+
+
+class Store:
+    """A DuckDB database with the package's schema. Thread-safe through one lock."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self.con = con
+        self.path = path
+        self.lock = threading.RLock()
+
+    # -- reads ---------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[object] | dict[str, object] | None = None) -> pl.DataFrame:
+        """Run a query and return a polars frame (duckdb 2 has no ``.pl()`` on results)."""
+        with self.lock:
+            rel = self.con.sql(sql, params=params or None)
+            return pl.DataFrame() if rel is None else rel.pl()
+
+    def scalar(self, sql: str, params: Sequence[object] | None = None) -> Any:
+        with self.lock:
+            row = self.con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
+
+    def tables(self) -> list[str]:
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        )
+        return [str(v) for v in rows["table_name"].to_list()]
+
+    # -- writes --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.lock:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+
+    def insert_frame(self, con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+        """Bulk insert by column name from Arrow (never row by row)."""
+        if frame.height == 0:
+            return
+        con.register("_incoming", frame.to_arrow())
+        try:
+            con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
+        finally:
+            con.unregister("_incoming")
+
+    def write_slice(self, sw: SliceWrite, ledger: dict[str, object]) -> None:
+        """Replace the slice and record the run in one transaction."""
+        try:
+            with self.transaction() as con:
+                for table, frame in sw.tables.items():
+                    self._delete_window(con, table, sw)
+                    self.insert_frame(con, table, frame)
+                self._land_raw(con, sw)
+                self.insert_frame(con, "ingest_ledger", _ledger_frame(sw, ledger, "ok", None))
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"writing {sw.provider} {sw.endpoint} {sw.window} to {self.path} failed: {exc}"
+            ) from exc
+
+    def record_failure(
+        self, provider: str, endpoint: str, window: Window, ledger: dict[str, object], error: str
+    ) -> None:
+        sw = SliceWrite(provider, endpoint, window)
+        with self.transaction() as con:
+            self.insert_frame(con, "ingest_ledger", _ledger_frame(sw, ledger, "failed", error))
+
+    def _delete_window(self, con: duckdb.DuckDBPyConnection, table: str, sw: SliceWrite) -> None:
+        col = TABLE_TIME_COLUMNS.get(table)
+        if col is None:
+            raise StoreError(f"table {table!r} is not registered for slice writes")
+        con.execute(
+            f'DELETE FROM "{table}" WHERE provider = ? AND endpoint = ? '
+            f'AND "{col}" >= ? AND "{col}" < ?',
+            [sw.provider, sw.endpoint, sw.window.start, sw.window.end],
+        )
+
+    def _land_raw(self, con: duckdb.DuckDBPyConnection, sw: SliceWrite) -> None:
+        con.execute(
+            "DELETE FROM raw_payloads WHERE provider = ? AND endpoint = ? "
+            "AND window_start >= ? AND window_end <= ?",
+            [sw.provider, sw.endpoint, sw.window.start, sw.window.end],
+        )
+        if not sw.raw:
+            return
+        frame = pl.DataFrame(
+            {
+                "provider": [sw.provider] * len(sw.raw),
+                "endpoint": [sw.endpoint] * len(sw.raw),
+                "window_start": [sw.window.start] * len(sw.raw),
+                "window_end": [sw.window.end] * len(sw.raw),
+                "seq": list(range(len(sw.raw))),
+                "request_params": [json.dumps(p.params, default=str) for p in sw.raw],
+                "fetched_at": [p.fetched_at for p in sw.raw],
+                "payload": [p.body for p in sw.raw],
+            }
+        )
+        self.insert_frame(con, "raw_payloads", frame)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply every numbered SQL file not applied yet; return the versions applied."""
+        with self.lock:
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+        applied = []
+        for version, name, sql in _migrations():
+            if version in done:
+                continue
+            with self.transaction() as con:
+                con.execute(sql)
+                con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, name, datetime.now(UTC)],
+                )
+            applied.append(version)
+        return applied
+
+    def close(self) -> None:
+        with self.lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ledger_frame(sw: SliceWrite, ledger: dict[str, object], status: str, error: str | None) -> pl.DataFrame:
+    row = {
+        "run_id": ledger.get("run_id", ""),
+        "provider": sw.provider,
+        "endpoint": sw.endpoint,
+        "window_start": sw.window.start,
+        "window_end": sw.window.end,
+        "status": status,
+        "rows": sw.rows,
+        "pages": len(sw.raw),
+        "started_at": ledger["started_at"],
+        "finished_at": ledger.get("finished_at") or datetime.now(UTC),
+        "duration_ms": float(ledger.get("duration_ms", 0.0)),  # type: ignore[arg-type]
+        "error": error,
+        "demo": bool(ledger.get("demo", False)),
+    }
+    return pl.DataFrame([row])
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("contribux_costs.store") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            out.append((int(name[:3]), name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def open_store(path: str | Path = ":memory:", read_only: bool = False) -> Store:
+    """Open (creating folders and applying migrations) the DuckDB store at ``path``."""
+    target = str(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"cannot open the DuckDB store at {target}: {exc}. Is another process writing to it? "
+            "Set CONTRIBUX_COSTS_DB to another path if needed."
+        ) from exc
+    con.execute("SET TimeZone = 'UTC'")
+    store = Store(con, target)
+    if not read_only:
+        store.migrate()
+    return store
