@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from contribux_costs.config import Settings
+from contribux_costs.demo.transport import DemoClock
 from contribux_costs.http import HttpClients
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
@@ -33,6 +34,9 @@ class CollectContext:
     settings: Settings
     clients: HttpClients
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Set when collecting the demo workspace. Shared by all sources' threads: never mutate it;
+    # a source that replays history builds its own transport with its own DemoClock.
+    demo_clock: DemoClock | None = None
 
 
 class ProviderCollector(Protocol):

@@ -5,7 +5,7 @@ rows, land the raw pages, write the ledger row" in one transaction: a failure be
 the previous slice untouched, and a re-run replaces instead of duplicating.
 """
 
-from contribux_costs.store.core import TABLE_TIME_COLUMNS, Store, open_store
+from contribux_costs.store.core import Store, open_store
 from contribux_costs.store.slices import RawPage, SliceWrite
 
-__all__ = ["TABLE_TIME_COLUMNS", "RawPage", "SliceWrite", "Store", "open_store"]
+__all__ = ["RawPage", "SliceWrite", "Store", "open_store"]

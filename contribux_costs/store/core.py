@@ -18,12 +18,6 @@ from contribux_costs.errors import StoreError
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
 
-# The column that places a row of each sliced table in time: a slice write deletes rows of its
-# provider/endpoint whose value falls in [window.start, window.end).
-TABLE_TIME_COLUMNS: dict[str, str] = {
-    "usage": "period_start",
-    "charges": "ChargePeriodStart",
-}
 
 
 class Store:
@@ -97,7 +91,12 @@ class Store:
             self.insert_frame(con, "ingest_ledger", _ledger_frame(sw, ledger, "failed", error))
 
     def _delete_window(self, con: duckdb.DuckDBPyConnection, table: str, sw: SliceWrite) -> None:
-        col = TABLE_TIME_COLUMNS.get(table)
+        # A slice write deletes rows of its provider/endpoint whose time column falls in the window;
+        # migrations register each sliced table and its time column in ``slice_tables``.
+        row = con.execute(
+            "SELECT time_column FROM slice_tables WHERE table_name = ?", [table]
+        ).fetchone()
+        col = None if row is None else row[0]
         if col is None:
             raise StoreError(f"table {table!r} is not registered for slice writes")
         con.execute(

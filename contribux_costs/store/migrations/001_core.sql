@@ -79,3 +79,11 @@ CREATE TABLE workspace (
     key    VARCHAR PRIMARY KEY,
     value  VARCHAR NOT NULL
 );
+
+-- Tables that collectors replace by slice, and the column that places a row in time. A migration
+-- that adds a sliced table registers it here.
+CREATE TABLE slice_tables (
+    table_name   VARCHAR PRIMARY KEY,
+    time_column  VARCHAR NOT NULL
+);
+INSERT INTO slice_tables VALUES ('usage', 'period_start'), ('charges', 'ChargePeriodStart');
