@@ -34,7 +34,7 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 60.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=lambda: random.Random(0))  # noqa: S311
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def backoff(self, attempt: int) -> float:
         cap = min(self.max_delay_s, self.base_delay_s * (2**attempt))
@@ -48,7 +48,7 @@ class RetryPolicy:
 
 
 def server_delay(response: httpx.Response, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset`` (epoch)."""
+    """Seconds to wait: ``Retry-After`` (seconds or HTTP date), else ``X-RateLimit-Reset``."""
     ra = response.headers.get("retry-after")
     if ra:
         try:
@@ -146,7 +146,9 @@ class Caller:
         what = redact(f"{type(last).__name__}: {last}", self.secrets)
         if isinstance(last, json.JSONDecodeError | TruncatedBody):
             return SchemaError(
-                self.provider, endpoint, f"response body is not valid JSON after {tries} tries ({what})"
+                self.provider,
+                endpoint,
+                f"response body is not valid JSON after {tries} tries ({what})",
             )
         return CollectError(self.provider, endpoint, f"gave up after {tries} tries ({what})")
 
@@ -198,12 +200,15 @@ class HttpClients:
             return self._clients[provider]
 
     def caller(self, provider: str) -> Caller:
-        return Caller(provider, self.policy, self.settings.secret_values(), self.limiters.get(provider))
+        return Caller(
+            provider, self.policy, self.settings.secret_values(), self.limiters.get(provider)
+        )
 
     def plain_client(self) -> httpx.Client:
         """A client without base URL or auth (Upstash per-database REST endpoints, webhooks)."""
         return httpx.Client(
-            transport=self.transport, timeout=self.settings.http_timeout_s,
+            transport=self.transport,
+            timeout=self.settings.http_timeout_s,
             headers={"User-Agent": USER_AGENT},
         )
 
@@ -212,8 +217,10 @@ class HttpClients:
         headers = {"User-Agent": USER_AGENT}
         auth: httpx.Auth | None = None
         base = {
-            "openai": s.openai_api_url, "vercel": s.vercel_api_url,
-            "neon": s.neon_api_url, "upstash": s.upstash_api_url,
+            "openai": s.openai_api_url,
+            "vercel": s.vercel_api_url,
+            "neon": s.neon_api_url,
+            "upstash": s.upstash_api_url,
         }[provider]
         token = {"openai": s.openai_admin_key, "vercel": s.vercel_token, "neon": s.neon_api_key}
         if provider == "upstash":
@@ -224,8 +231,11 @@ class HttpClients:
         if not base.startswith(("http://", "https://")):
             raise ConfigError(f"{provider.upper()}_API_URL must start with http:// or https://")
         return httpx.Client(
-            base_url=base.rstrip("/") + "/", headers=headers, auth=auth,
-            timeout=httpx.Timeout(s.http_timeout_s), transport=self.transport,
+            base_url=base.rstrip("/") + "/",
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(s.http_timeout_s),
+            transport=self.transport,
         )
 
     def close(self) -> None:

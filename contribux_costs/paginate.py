@@ -33,7 +33,9 @@ class CursorPaginator:
             return
         if cursor in self._seen:
             raise SchemaError(
-                self.provider, self.endpoint, f"pagination cursor {cursor[:40]!r} repeated; stopping"
+                self.provider,
+                self.endpoint,
+                f"pagination cursor {cursor[:40]!r} repeated; stopping",
             )
         if self.pages >= self.max_pages:
             raise SchemaError(self.provider, self.endpoint, f"more than {self.max_pages} pages")

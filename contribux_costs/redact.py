@@ -9,7 +9,15 @@ from collections.abc import Iterable
 MASK = "***"
 # Keys whose values are secrets wherever they appear in a provider payload.
 SECRET_KEYS = frozenset(
-    {"password", "rest_token", "read_only_rest_token", "token", "api_key", "secret", "authorization"}
+    {
+        "password",
+        "rest_token",
+        "read_only_rest_token",
+        "token",
+        "api_key",
+        "secret",
+        "authorization",
+    }
 )
 _BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 

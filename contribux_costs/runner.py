@@ -75,8 +75,18 @@ def collect(
     try:
         with ThreadPoolExecutor(max_workers=max(1, len(ws.sources))) as pool:
             futures = [
-                pool.submit(_collect_source, s, settings, clients, store, window, ws, run_id,
-                            report.results[s], say)
+                pool.submit(
+                    _collect_source,
+                    s,
+                    settings,
+                    clients,
+                    store,
+                    window,
+                    ws,
+                    run_id,
+                    report.results[s],
+                    say,
+                )
                 for s in ws.sources
             ]
             for f in futures:
@@ -87,8 +97,15 @@ def collect(
 
 
 def _collect_source(
-    source: str, settings: Settings, clients: HttpClients, store: Store, window: Window,
-    ws: Workspace, run_id: str, result: SourceResult, say: Progress,
+    source: str,
+    settings: Settings,
+    clients: HttpClients,
+    store: Store,
+    window: Window,
+    ws: Workspace,
+    run_id: str,
+    result: SourceResult,
+    say: Progress,
 ) -> None:
     t0 = time.perf_counter()
     secrets = settings.secret_values()
@@ -97,7 +114,7 @@ def _collect_source(
     try:
         collector = collectors.build(source, settings)
         tasks = collector.tasks(window, ctx)
-    except Exception as exc:  # noqa: BLE001 - a broken source must not stop the others
+    except Exception as exc:
         text = str(exc) if isinstance(exc, CostsError) else f"{type(exc).__name__}: {exc}"
         result.errors.append(redact(text, secrets))
         say(source, f"failed: {result.errors[-1]}")
@@ -109,19 +126,31 @@ def _collect_source(
 
 
 def _run_task(
-    collector: collectors.ProviderCollector, task: Task, ctx: CollectContext, store: Store,
-    ws: Workspace, run_id: str, result: SourceResult, say: Progress, secrets: list[str],
+    collector: collectors.ProviderCollector,
+    task: Task,
+    ctx: CollectContext,
+    store: Store,
+    ws: Workspace,
+    run_id: str,
+    result: SourceResult,
+    say: Progress,
+    secrets: list[str],
 ) -> None:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     ledger: dict[str, object] = {"run_id": run_id, "started_at": started, "demo": ws.demo}
-    say(collector.provider, f"{task.endpoint} {task.window.start:%Y-%m-%d}..{task.window.end:%Y-%m-%d}")
+    say(
+        collector.provider,
+        f"{task.endpoint} {task.window.start:%Y-%m-%d}..{task.window.end:%Y-%m-%d}",
+    )
     try:
         sw = collector.fetch(task, ctx)
         ledger.update(finished_at=datetime.now(UTC), duration_ms=(time.perf_counter() - t0) * 1000)
         store.write_slice(sw, ledger)
-    except Exception as exc:  # noqa: BLE001 - isolate every failure to its own window
-        msg = redact(str(exc) if isinstance(exc, CostsError) else f"{type(exc).__name__}: {exc}", secrets)
+    except Exception as exc:
+        msg = redact(
+            str(exc) if isinstance(exc, CostsError) else f"{type(exc).__name__}: {exc}", secrets
+        )
         ledger.update(finished_at=datetime.now(UTC), duration_ms=(time.perf_counter() - t0) * 1000)
         store.record_failure(collector.provider, task.endpoint, task.window, ledger, msg)
         result.windows_failed += 1
@@ -143,11 +172,10 @@ def check_workspace_mode(store: Store, demo: bool) -> None:
     if current != mode:
         hint = (
             "it holds DEMO DATA and providers are now configured"
-            if current == "demo" else "it holds live data and no provider is configured"
+            if current == "demo"
+            else "it holds live data and no provider is configured"
         )
         raise ConfigError(
             f"the database {store.path} is a {current} workspace ({hint}): set CONTRIBUX_COSTS_DB "
             "to another file, or delete this one to start over"
         )
-
-

@@ -29,7 +29,9 @@ def resolve(settings: Settings, only: list[str] | None = None) -> Workspace:
     """The sources to collect (optionally narrowed to ``only``) and the transport to use."""
     if settings.is_demo:
         clock = DemoClock()
-        ws = Workspace([*PROVIDERS, "postgres"], demo_transport(settings, DemoModel(), clock), True, clock)
+        ws = Workspace(
+            [*PROVIDERS, "postgres"], demo_transport(settings, DemoModel(), clock), True, clock
+        )
     else:
         sources: list[str] = list(settings.configured())
         if settings.database_url is not None:

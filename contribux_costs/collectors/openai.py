@@ -106,14 +106,16 @@ class OpenAICollector:
 def validate_page(parsed: object, endpoint: str) -> dict[str, Any]:
     """Check the documented envelope; name what is wrong."""
     if not isinstance(parsed, dict) or parsed.get("object") != "page":
-        raise SchemaError(PROVIDER, endpoint, "response is not a page object ({\"object\":\"page\"})")
+        raise SchemaError(PROVIDER, endpoint, 'response is not a page object ({"object":"page"})')
     data = parsed.get("data")
     if not isinstance(data, list):
         raise SchemaError(PROVIDER, endpoint, "page has no 'data' list")
     for i, bucket in enumerate(data):
         if not isinstance(bucket, dict) or not isinstance(bucket.get("results"), list):
             raise SchemaError(PROVIDER, endpoint, f"bucket {i} has no 'results' list")
-        if not isinstance(bucket.get("start_time"), int) or not isinstance(bucket.get("end_time"), int):
+        if not isinstance(bucket.get("start_time"), int) or not isinstance(
+            bucket.get("end_time"), int
+        ):
             raise SchemaError(PROVIDER, endpoint, f"bucket {i} lacks integer start_time/end_time")
     if parsed.get("has_more") and not parsed.get("next_page"):
         raise SchemaError(PROVIDER, endpoint, "has_more is true but next_page is missing")
@@ -130,7 +132,9 @@ def _bucket_results(page: dict[str, Any], endpoint: str) -> list[dict[str, Any]]
     return out
 
 
-def usage_frame(results: list[dict[str, Any]], kind: str, endpoint: str, width: str) -> pl.DataFrame:
+def usage_frame(
+    results: list[dict[str, Any]], kind: str, endpoint: str, width: str
+) -> pl.DataFrame:
     """Wide results → tidy usage rows (one per metric), with the billable uncached input."""
     if not results:
         return pl.DataFrame()
@@ -143,16 +147,23 @@ def usage_frame(results: list[dict[str, Any]], kind: str, endpoint: str, width: 
     if kind == "completions":
         wide = wide.with_columns(_uncached_input(wide).alias("input_uncached_tokens"))
     metrics = [
-        c for c, t in wide.schema.items()
+        c
+        for c, t in wide.schema.items()
         if c not in DIMENSIONS and not c.startswith("_") and c != "object" and t.is_numeric()
     ]
     dims = [d for d in DIMENSIONS if d in wide.columns]
     return (
         wide.with_columns(
-            pl.struct([pl.col(d).cast(pl.String) for d in dims]).struct.json_encode().alias("dimensions")
+            pl.struct([pl.col(d).cast(pl.String) for d in dims])
+            .struct.json_encode()
+            .alias("dimensions")
         )
-        .unpivot(on=metrics, index=["_start", "_end", "project_id", "model", "dimensions"],
-                 variable_name="metric", value_name="value")
+        .unpivot(
+            on=metrics,
+            index=["_start", "_end", "project_id", "model", "dimensions"],
+            variable_name="metric",
+            value_name="value",
+        )
         .filter(pl.col("value").is_not_null())
         .select(
             pl.lit(PROVIDER).alias("provider"),

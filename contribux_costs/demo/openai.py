@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from contribux_costs.demo.model import DemoModel
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from contribux_costs.demo.transport import DemoContext
@@ -63,7 +61,11 @@ WIDTH_S = {"1d": 86400, "1h": 3600, "1m": 60}
 def hourly(model: DemoModel, day: date, hour: int, w: Workload) -> tuple[int, int, int, int]:
     """(requests, input_tokens incl. cached, cached tokens, output_tokens) for one UTC hour."""
     level = model.level(day, f"openai:{w.project_id}:{w.model}")
-    if w.project_id == "proj_contribux_prod" and w.model.startswith("gpt-4o-2") and model.is_spike(day):
+    if (
+        w.project_id == "proj_contribux_prod"
+        and w.model.startswith("gpt-4o-2")
+        and model.is_spike(day)
+    ):
         level *= SPIKE_FACTOR
     req = round(w.requests * level * model.hour_share(hour))
     inp = req * w.input_per_request
@@ -76,7 +78,9 @@ def _split(total: int, parts: int, index: int) -> int:
     return base + (1 if index < extra else 0)
 
 
-def volume(model: DemoModel, start: datetime, end: datetime, w: Workload) -> tuple[int, int, int, int]:
+def volume(
+    model: DemoModel, start: datetime, end: datetime, w: Workload
+) -> tuple[int, int, int, int]:
     """Sum of hourly volumes over [start, end); minute buckets take an even split of the hour."""
     totals = [0, 0, 0, 0]
     t = start
@@ -108,10 +112,14 @@ def handle(request: httpx.Request, ctx: DemoContext) -> httpx.Response:
 
 
 def _error(status: int, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"message": message, "type": "invalid_request_error"}})
+    return httpx.Response(
+        status, json={"error": {"message": message, "type": "invalid_request_error"}}
+    )
 
 
-def _page(request: httpx.Request, ctx: DemoContext, kind: str = "", costs: bool = False) -> httpx.Response:
+def _page(
+    request: httpx.Request, ctx: DemoContext, kind: str = "", costs: bool = False
+) -> httpx.Response:
     q = request.url.params
     width = q.get("bucket_width", "1d")
     if width not in WIDTH_S or (costs and width != "1d"):
@@ -134,7 +142,8 @@ def _page(request: httpx.Request, ctx: DemoContext, kind: str = "", costs: bool 
             "object": "bucket",
             "start_time": s,
             "end_time": e,
-            "results": _cost_results(ctx.model, s, e, group_by, now) if costs
+            "results": _cost_results(ctx.model, s, e, group_by, now)
+            if costs
             else _usage_results(ctx.model, s, e, kind, group_by, q, now),
         }
         for s, e in chunk
@@ -142,8 +151,12 @@ def _page(request: httpx.Request, ctx: DemoContext, kind: str = "", costs: bool 
     more = offset + limit < len(bounds)
     return httpx.Response(
         200,
-        json={"object": "page", "data": data, "has_more": more,
-              "next_page": _encode(offset + limit) if more else None},
+        json={
+            "object": "page",
+            "data": data,
+            "has_more": more,
+            "next_page": _encode(offset + limit) if more else None,
+        },
     )
 
 
@@ -174,7 +187,12 @@ def _dt(ts: int) -> datetime:
 
 
 def _usage_results(
-    model: DemoModel, s: int, e: int, kind: str, group_by: list[str], q: httpx.QueryParams,
+    model: DemoModel,
+    s: int,
+    e: int,
+    kind: str,
+    group_by: list[str],
+    q: httpx.QueryParams,
     now: datetime,
 ) -> list[dict[str, Any]]:
     if _dt(s) >= now:
@@ -188,49 +206,78 @@ def _usage_results(
         if projects and w.project_id not in projects:
             continue
         vals = volume(model, _dt(s), end, w) if end > _dt(s) else (0, 0, 0, 0)
-        key = (w.project_id if "project_id" in group_by else None,
-               w.model if "model" in group_by else None)
+        key = (
+            w.project_id if "project_id" in group_by else None,
+            w.model if "model" in group_by else None,
+        )
         acc = groups.setdefault(key, [0, 0, 0, 0])
         groups[key] = [a + b for a, b in zip(acc, vals, strict=True)]
     return [_result(kind, k, v) for k, v in groups.items() if v[0] > 0]
 
 
 def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict[str, Any]:
-    base: dict[str, Any] = {"project_id": key[0], "user_id": None, "api_key_id": None, "model": key[1]}
+    base: dict[str, Any] = {
+        "project_id": key[0],
+        "user_id": None,
+        "api_key_id": None,
+        "model": key[1],
+    }
     if kind == "embeddings":
-        return {"object": "organization.usage.embeddings.result", "input_tokens": v[1],
-                "num_model_requests": v[0], **base}
+        return {
+            "object": "organization.usage.embeddings.result",
+            "input_tokens": v[1],
+            "num_model_requests": v[0],
+            **base,
+        }
     return {
-        "object": "organization.usage.completions.result", "input_tokens": v[1],
-        "output_tokens": v[3], "input_cached_tokens": v[2], "input_audio_tokens": 0,
-        "output_audio_tokens": 0, "num_model_requests": v[0], **base, "batch": None,
+        "object": "organization.usage.completions.result",
+        "input_tokens": v[1],
+        "output_tokens": v[3],
+        "input_cached_tokens": v[2],
+        "input_audio_tokens": 0,
+        "output_audio_tokens": 0,
+        "num_model_requests": v[0],
+        **base,
+        "batch": None,
     }
 
 
-def _cost_results(model: DemoModel, s: int, e: int, group_by: list[str], now: datetime) -> list[dict[str, Any]]:
+def _cost_results(
+    model: DemoModel, s: int, e: int, group_by: list[str], now: datetime
+) -> list[dict[str, Any]]:
     # The Costs API fills a day only after it ends (usage-derived estimates cover the gap).
     if _dt(e) > now:
         return []
     amounts: dict[tuple[str | None, str | None], Decimal] = {}
     for w in WORKLOADS:
-        req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
+        _req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
         p_in, p_cached, p_out = DEMO_PRICES[w.model]
         lines = [(f"{w.model}, input", Decimal(inp - cached) * p_in)]
         if w.endpoint == "completions":
-            lines += [(f"{w.model}, cached input", Decimal(cached) * p_cached),
-                      (f"{w.model}, output", Decimal(out) * p_out)]
+            lines += [
+                (f"{w.model}, cached input", Decimal(cached) * p_cached),
+                (f"{w.model}, output", Decimal(out) * p_out),
+            ]
         for item, micro in lines:
             _add(amounts, group_by, item, w.project_id, micro / Decimal(1_000_000))
     _add(amounts, group_by, UNEXPLAINED_LINE_ITEM, "proj_contribux_prod", UNEXPLAINED_DAILY)
     return [
-        {"object": "organization.costs.result",
-         "amount": {"value": f"{v:.20f}", "currency": "usd"},
-         "line_item": k[0], "project_id": k[1]}
+        {
+            "object": "organization.costs.result",
+            "amount": {"value": f"{v:.20f}", "currency": "usd"},
+            "line_item": k[0],
+            "project_id": k[1],
+        }
         for k, v in amounts.items()
     ]
 
 
-def _add(acc: dict[tuple[str | None, str | None], Decimal], group_by: list[str], item: str,
-         project: str, value: Decimal) -> None:
+def _add(
+    acc: dict[tuple[str | None, str | None], Decimal],
+    group_by: list[str],
+    item: str,
+    project: str,
+    value: Decimal,
+) -> None:
     key = (item if "line_item" in group_by else None, project if "project_id" in group_by else None)
     acc[key] = acc.get(key, Decimal(0)) + value

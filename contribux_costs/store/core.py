@@ -19,7 +19,6 @@ from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
 
 
-
 class Store:
     """A DuckDB database with the package's schema. Thread-safe through one lock."""
 
@@ -29,11 +28,14 @@ class Store:
         self.lock = threading.RLock()
 
     # -- reads ---------------------------------------------------------------------------
-    def query(self, sql: str, params: Sequence[object] | dict[str, object] | None = None) -> pl.DataFrame:
+    def query(
+        self, sql: str, params: Sequence[object] | dict[str, object] | None = None
+    ) -> pl.DataFrame:
         """Run a query and return a polars frame (duckdb 2 has no ``.pl()`` on results)."""
         with self.lock:
             rel = self.con.sql(sql, params=params or None)
-            return pl.DataFrame() if rel is None else rel.pl()
+            frame: pl.DataFrame = pl.DataFrame() if rel is None else rel.pl()
+            return frame
 
     def scalar(self, sql: str, params: Sequence[object] | None = None) -> Any:
         with self.lock:
@@ -132,10 +134,12 @@ class Store:
         """Apply every numbered SQL file not applied yet; return the versions applied."""
         with self.lock:
             self.con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
             )
-            done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+            done = {
+                r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()
+            }
         applied = []
         for version, name, sql in _migrations():
             if version in done:
@@ -160,7 +164,9 @@ class Store:
         self.close()
 
 
-def _ledger_frame(sw: SliceWrite, ledger: dict[str, object], status: str, error: str | None) -> pl.DataFrame:
+def _ledger_frame(
+    sw: SliceWrite, ledger: dict[str, object], status: str, error: str | None
+) -> pl.DataFrame:
     row = {
         "run_id": ledger.get("run_id", ""),
         "provider": sw.provider,
