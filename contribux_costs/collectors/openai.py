@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.errors import SchemaError
+from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.http import get_json
 from contribux_costs.paginate import CursorPaginator
 from contribux_costs.periods import Window
@@ -45,8 +45,21 @@ class OpenAICollector:
     costs_limit: int | None = None
     provider: str = PROVIDER
 
+    def __post_init__(self) -> None:
+        # The API answers 400 outside these ranges; fail before any request, naming the value.
+        if self.bucket_width not in MAX_LIMIT:
+            raise ConfigError(f"OpenAI bucket_width {self.bucket_width!r}: use 1d, 1h or 1m")
+        top = MAX_LIMIT[self.bucket_width]
+        if self.limit is not None and not 1 <= self.limit <= top:
+            raise ConfigError(f"OpenAI limit {self.limit} for {self.bucket_width}: 1..{top}")
+        if self.costs_limit is not None and not 1 <= self.costs_limit <= COSTS_MAX_LIMIT:
+            raise ConfigError(f"OpenAI costs limit {self.costs_limit}: 1..{COSTS_MAX_LIMIT}")
+
     def tasks(self, window: Window, ctx: CollectContext) -> list[Task]:
-        window = window.clamp_end(ctx.now())
+        # Start on a UTC midnight: the API would start the first bucket at an unaligned
+        # start_time, and that partial bucket would sit beside (not replace) the full day stored.
+        day_start = window.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        window = Window(day_start, window.end).clamp_end(ctx.now())
         return [Task(f"usage/{e}", window) for e in USAGE_ENDPOINTS] + [Task(COSTS, window)]
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:

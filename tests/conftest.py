@@ -1,0 +1,32 @@
+"""Shared test setup: no real credentials, no developer .env, every test in its own directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_CLEARED = (
+    "VERCEL_TOKEN",
+    "VERCEL_TEAM_ID",
+    "OPENAI_ADMIN_KEY",
+    "NEON_API_KEY",
+    "NEON_ORG_ID",
+    "UPSTASH_EMAIL",
+    "UPSTASH_API_KEY",
+    "DATABASE_URL",
+    "CONTRIBUX_COSTS_DB",
+    "CONTRIBUX_COSTS_PRICES",
+    "CONTRIBUX_COSTS_CONFIG",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Clear provider credentials/URLs (any case) and run from a tmp dir so no .env is read."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper in _CLEARED or upper.endswith("_API_URL"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
