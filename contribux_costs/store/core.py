@@ -39,8 +39,9 @@ class Store:
 
     def scalar(self, sql: str, params: Sequence[object] | None = None) -> Any:
         with self.lock:
-            row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+            # duckdb 2: a partly fetched result blocks the connection, so fetch everything.
+            rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def tables(self) -> list[str]:
         rows = self.query(
@@ -95,10 +96,10 @@ class Store:
     def _delete_window(self, con: duckdb.DuckDBPyConnection, table: str, sw: SliceWrite) -> None:
         # A slice write deletes rows of its provider/endpoint whose time column falls in the window;
         # migrations register each sliced table and its time column in ``slice_tables``.
-        row = con.execute(
+        rows = con.execute(
             "SELECT time_column FROM slice_tables WHERE table_name = ?", [table]
-        ).fetchone()
-        col = None if row is None else row[0]
+        ).fetchall()
+        col = rows[0][0] if rows else None
         if col is None:
             raise StoreError(f"table {table!r} is not registered for slice writes")
         con.execute(

@@ -1,0 +1,134 @@
+"""``contribux-costs``: a thin shell over the library. Each command opens, calls, and translates errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from contribux_costs.config import Settings, load_settings
+from contribux_costs.errors import ConfigError, CostsError
+from contribux_costs.periods import Month, Window, utc_midnight
+from contribux_costs.redact import redact
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _month(args: argparse.Namespace) -> Month:
+    return Month.parse(args.month) if args.month is not None else Month.previous_full()
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> Path:
+    return Path(args.db) if getattr(args, "db", None) else settings.contribux_costs_db
+
+
+def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.runner import collect
+    from contribux_costs.store import open_store
+
+    window = Month.parse(args.month).window if args.month else _trailing(settings)
+    with open_store(_db(args, settings)) as store:
+        report = collect(settings, store, window, only=args.provider or None, progress=_progress())
+    print("\n".join(report.summary_lines()))
+    if report.demo:
+        print("(DEMO DATA: no provider is configured; see .env.example)")
+    return 0 if report.ok else 1
+
+
+def _trailing(settings: Settings) -> Window:
+    """Without --month: the last ``repull_days`` days up to now (the daily schedule's window)."""
+    today = datetime.now(UTC).date()
+    return Window(utc_midnight(today - timedelta(days=settings.repull_days)), datetime.now(UTC))
+
+
+def _progress() -> Callable[[str, str], None]:
+    tty = sys.stderr.isatty()
+
+    def say(source: str, message: str) -> None:
+        if tty:
+            sys.stderr.write(f"\r\x1b[2K{source:<9} {message}"[:200])
+            if message == "done" or message.startswith(("failed", "finished")):
+                sys.stderr.write("\n")
+        else:
+            sys.stderr.write(f"{source}: {message}\n")
+        sys.stderr.flush()
+
+    return say
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.reports import render_month
+
+    done = render_month(_month(args), _db(args, settings), Path(args.reports_dir))
+    for f in done.files:
+        print(f"wrote {f} ({f.stat().st_size / 1e6:.1f} MB) in {done.seconds:.1f}s")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.runner import collect
+    from contribux_costs.store import open_store
+
+    demo_settings = Settings(contribux_costs_db=settings.contribux_costs_db, _env_file=None)  # type: ignore[call-arg]
+    month = _month(args)
+    db = Path(args.db)
+    with open_store(db) as store:
+        for m in (month.prev, month):
+            report = collect(demo_settings, store, m.window, progress=_progress())
+            if not report.ok:
+                print("\n".join(report.summary_lines()))
+                return 1
+    print(f"DEMO DATA for {month.prev} and {month} collected into {db}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="contribux-costs", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("collect", help="collect usage and billing data into DuckDB")
+    c.add_argument("--month", help="YYYY-MM (default: the trailing re-pull window up to now)")
+    c.add_argument("--provider", action="append", help="only this source (repeatable)")
+    c.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    c.set_defaults(func=cmd_collect)
+
+    r = sub.add_parser("report", help="render the month's HTML report(s)")
+    r.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    r.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    r.add_argument("--reports-dir", default="reports", help="output folder (default: reports)")
+    r.set_defaults(func=cmd_report)
+
+    d = sub.add_parser("demo", help="fill a database with the demo workspace (DEMO DATA)")
+    d.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    d.add_argument("--db", default="data/demo.duckdb", help="DuckDB path (default: data/demo.duckdb)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    secrets: list[str] = []
+    try:
+        settings = load_settings()
+        secrets = settings.secret_values()
+        code: int = args.func(args, settings)
+        return code
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(x) for x in first["loc"]).upper()
+        print(f"error: configuration {name}: {first['msg']}", file=sys.stderr)
+        return 2
+    except CostsError as exc:
+        print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
