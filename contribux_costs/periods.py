@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from contribux_costs.errors import ConfigError
 
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)  # no full-width/other-script digits
 
 
 @dataclass(frozen=True, order=True)
