@@ -1,26 +1,325 @@
-"""vercel collector: placeholder until the vercel work lands (collects nothing yet)."""
+"""Vercel billing charges: ``GET /v1/billing/charges`` (FOCUS 1.3 rows as JSON lines).
+
+One request per window of at most a year (``from`` inclusive, ``to`` exclusive), no pagination:
+the body is a gzip-compressed stream of one JSON object per line, read line by line. Vercel bills
+on the Los Angeles day, so windows are whole LA days and each row keeps its UTC bounds beside its
+LA ``x_billing_date``. Money and quantities are parsed as Decimal straight from the JSON text.
+
+Rows go to ``charges`` (FOCUS names) and, for usage rows with a quantity, to the tidy ``usage``
+table as metric ``consumed_quantity`` (unit = ``ConsumedUnit``, resource = ``Tags.ProjectId``).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+import polars as pl
 
 from contribux_costs.collectors.base import CollectContext, Task
 from contribux_costs.config import Settings
-from contribux_costs.errors import CollectError
-from contribux_costs.periods import Window
-from contribux_costs.store.slices import SliceWrite
+from contribux_costs.errors import SchemaError
+from contribux_costs.http import TruncatedBody
+from contribux_costs.periods import Window, la_billing_date, la_midnight
+from contribux_costs.store.slices import RawPage, SliceWrite
+
+PROVIDER = "vercel"
+ENDPOINT = "billing/charges"
+PATH = "v1/billing/charges"
+# The API serves at most one year per request; 365 days is under a year even in leap years.
+MAX_SPAN = timedelta(days=365)
+# Raw landing keeps the body as received, in parts of about this size (never one huge string).
+RAW_PART_BYTES = 4_000_000
+STREAM_HEADERS = {"Accept-Encoding": "gzip", "Accept": "application/jsonl"}
+SCALE = Decimal("1e-12")  # the store's DECIMAL(38, 12)
+MONEY = ("BilledCost", "EffectiveCost", "ListCost", "PricingQuantity", "ConsumedQuantity")
+REQUIRED = (
+    "BilledCost",
+    "BillingCurrency",
+    "ChargeCategory",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+)
+TEXT = (
+    "BillingCurrency",
+    "ChargeCategory",
+    "ChargeDescription",
+    "ServiceName",
+    "ServiceCategory",
+    "ServiceProviderName",
+    "SkuId",
+    "PricingCategory",
+    "PricingUnit",
+    "ConsumedUnit",
+    "ResourceId",
+    "ResourceName",
+    "RegionId",
+    "RegionName",
+)
+# Dimensions kept on each usage row beside the tags (what tells the several rows of a day apart).
+USAGE_DIMENSIONS = ("RegionId", "PricingCategory", "SkuId", "ServiceCategory")
+
+CHARGE_SCHEMA: dict[str, pl.DataType] = {
+    "provider": pl.String(),
+    "endpoint": pl.String(),
+    **{c: pl.Decimal(38, 12) for c in MONEY},
+    **{c: pl.String() for c in TEXT},
+    "ChargePeriodStart": pl.Datetime("us", "UTC"),
+    "ChargePeriodEnd": pl.Datetime("us", "UTC"),
+    "Tags": pl.String(),
+    "x_billing_date": pl.Date(),
+    "x_project_id": pl.String(),
+    "x_line_item": pl.String(),
+    "_project_name": pl.String(),
+    "_dimensions": pl.String(),
+}
 
 
 @dataclass
-class Placeholder:
-    provider: str = "vercel"
+class VercelCollector:
+    """Collects a team's FOCUS billing charges by Los Angeles billing day."""
+
+    team_id: str | None = None
+    provider: str = PROVIDER
 
     def tasks(self, window: Window, ctx: CollectContext) -> list[Task]:
-        return []
+        """The LA billing days covering ``window``'s UTC days, up to today, in ≤ 1-year tasks."""
+        la = la_days(window)
+        # Today's LA day is partial but billed; later days do not exist yet.
+        tomorrow = la_midnight(la_billing_date(ctx.now()) + timedelta(days=1))
+        if tomorrow <= la.start:
+            return []
+        return [Task(ENDPOINT, w) for w in split_la(Window(la.start, min(la.end, tomorrow)))]
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
-        raise CollectError(self.provider, task.endpoint, "not implemented yet")
+        """Stream the window's charges; the whole stream is one retried attempt."""
+        params: dict[str, str] = {"from": iso(task.window.start), "to": iso(task.window.end)}
+        if self.team_id:
+            params["teamId"] = self.team_id
+        client = ctx.clients.client("vercel")
+        caller = ctx.clients.caller(PROVIDER)
+        parsed = caller.call(ENDPOINT, lambda: _stream(client, params, ctx))
+        charges = parsed.frame().filter(
+            # A row outside the asked window would escape this slice's delete and be duplicated
+            # by the next run; the raw landing still holds it.
+            pl.col("ChargePeriodStart").is_between(task.window.start, task.window.end, "left")
+        )
+        tables = {
+            "charges": charges.drop("_project_name", "_dimensions"),
+            "usage": usage_frame(charges),
+        }
+        # An empty stream is not proof of zero usage (Vercel may lag), but it is what Vercel
+        # reports now: the slice is replaced with zero rows and the ledger says 0.
+        return SliceWrite(PROVIDER, ENDPOINT, task.window, tables, parsed.raw)
 
 
-def make_collector(settings: Settings) -> Placeholder:
-    return Placeholder()
+def iso(instant: datetime) -> str:
+    """The API's timestamp format, e.g. ``2025-01-01T08:00:00.000Z``."""
+    return (
+        instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{instant.microsecond // 1000:03d}Z"
+    )
+
+
+def la_days(window: Window) -> Window:
+    """Map a UTC window to the Los Angeles billing days of the same calendar dates.
+
+    The CLI passes UTC months: ``[2025-03-01T00:00Z, 2025-04-01T00:00Z)`` becomes the LA days
+    March 1..31, i.e. ``[2025-03-01T08:00Z, 2025-04-01T07:00Z)`` (= ``Month.la_window``). A bound
+    inside a UTC day widens to that whole date.
+    """
+    first = window.start.astimezone(UTC).date()
+    end = window.end.astimezone(UTC)
+    last = end.date() if end.time() == datetime.min.time() else end.date() + timedelta(days=1)
+    return Window(la_midnight(first), la_midnight(last))
+
+
+def split_la(window: Window, max_span: timedelta = MAX_SPAN) -> list[Window]:
+    """Like :meth:`Window.split`, but every inner bound snapped back to an LA midnight."""
+    out: list[Window] = []
+    cur = window.start
+    while cur < window.end:
+        limit = min(cur + max_span, window.end)
+        nxt = limit if limit == window.end else la_midnight(la_billing_date(limit))
+        if nxt <= cur:  # a span shorter than a day: split where asked
+            nxt = limit
+        out.append(Window(cur, nxt))
+        cur = nxt
+    return out
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, ended by a newline) for every line of a byte stream.
+
+    ``Response.iter_lines()`` cannot say whether the last line was terminated (the sign of a
+    truncated stream) and its ``str.splitlines`` also breaks on U+2028 inside JSON strings.
+    """
+    pending = b""
+    number = 0
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            number += 1
+            yield number, line.removesuffix(b"\r"), True
+    if pending:
+        yield number + 1, pending.removesuffix(b"\r"), False
+
+
+def _stream(client: httpx.Client, params: dict[str, str], ctx: CollectContext) -> _Parsed:
+    """One attempt: open the stream, check the status, parse every line."""
+    with client.stream("GET", PATH, params=params, headers=STREAM_HEADERS) as response:
+        if not response.is_success:
+            response.read()  # so the error names the body Vercel sent
+            response.raise_for_status()
+        parsed = _Parsed(params, ctx.now())
+        for number, line, ended in split_lines(response.iter_bytes()):
+            parsed.feed(number, line, ended)
+        parsed.close()
+        return parsed
+
+
+class _Parsed:
+    """Columns built line by line, plus the raw body in bounded parts."""
+
+    def __init__(self, params: dict[str, str], fetched_at: datetime) -> None:
+        self.columns: dict[str, list[Any]] = {c: [] for c in CHARGE_SCHEMA}
+        self.params, self.fetched_at = params, fetched_at
+        self.raw: list[RawPage] = []
+        self.part: list[str] = []
+        self.part_bytes, self.part_first = 0, 1
+
+    def feed(self, number: int, line: bytes, ended: bool) -> None:
+        self._land(number, line)
+        if not line.strip():
+            return  # blank lines are allowed between records
+        try:
+            obj = json.loads(line, parse_float=Decimal)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            if not ended:
+                raise TruncatedBody(f"stream ended inside line {number}") from None
+            raise _schema(number, f"is not valid JSON ({exc})") from None
+        for key, value in charge_row(obj, number).items():
+            self.columns[key].append(value)
+
+    def _land(self, number: int, line: bytes) -> None:
+        if self.part_bytes + len(line) > RAW_PART_BYTES and self.part:
+            self.close()
+            self.part_first = number
+        self.part.append(line.decode("utf-8", errors="replace"))
+        self.part_bytes += len(line) + 1
+
+    def close(self) -> None:
+        """Finish the current raw part (the body as received, line numbers noted)."""
+        if not self.part:
+            return
+        params = {**self.params, "first_line": self.part_first}
+        self.raw.append(RawPage(params, self.fetched_at, "\n".join(self.part) + "\n"))
+        self.part, self.part_bytes = [], 0
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.columns, schema=CHARGE_SCHEMA)
+
+
+def charge_row(obj: object, number: int) -> dict[str, Any]:
+    """One FOCUS line → the ``charges`` columns (plus hidden project name and dimensions)."""
+    if not isinstance(obj, dict):
+        raise _schema(number, "is not a JSON object")
+    if "error" in obj and "BilledCost" not in obj:
+        raise _schema(number, f"is an API error object: {str(obj['error'])[:200]}")
+    missing = [k for k in REQUIRED if obj.get(k) is None]
+    if missing:
+        raise _schema(number, f"lacks required FOCUS column(s) {', '.join(missing)}")
+    tags = obj.get("Tags") or {}
+    if not isinstance(tags, dict):
+        raise _schema(number, "has Tags that are not an object")
+    start = _instant(obj, "ChargePeriodStart", number)
+    row: dict[str, Any] = {"provider": PROVIDER, "endpoint": ENDPOINT}
+    row.update({c: _decimal(obj.get(c), c, number) for c in MONEY})
+    row.update({c: _text(obj.get(c), c, number) for c in TEXT})
+    # FOCUS 1.0 called it ProviderName; the Vercel export is Vercel's own bill either way.
+    row["ServiceProviderName"] = row["ServiceProviderName"] or obj.get("ProviderName") or "Vercel"
+    project = _text(tags.get("ProjectId"), "Tags.ProjectId", number)
+    dims = {k: obj.get(k) for k in USAGE_DIMENSIONS if obj.get(k) is not None} | tags
+    row.update(
+        ChargePeriodStart=start,
+        ChargePeriodEnd=_instant(obj, "ChargePeriodEnd", number),
+        Tags=json.dumps(tags, default=str) if tags else None,
+        x_billing_date=la_billing_date(start),
+        x_project_id=project,
+        x_line_item=row["ServiceName"],
+        _project_name=_text(tags.get("ProjectName"), "Tags.ProjectName", number),
+        _dimensions=json.dumps(dims, sort_keys=True, default=str),
+    )
+    return row
+
+
+def usage_frame(charges: pl.DataFrame) -> pl.DataFrame:
+    """Usage rows with a consumed quantity → tidy ``usage`` rows (metric ``consumed_quantity``)."""
+    return charges.filter(
+        (pl.col("ChargeCategory") == "Usage") & pl.col("ConsumedQuantity").is_not_null()
+    ).select(
+        pl.col("provider"),
+        pl.col("endpoint"),
+        pl.col("ServiceName").fill_null("(unnamed service)").alias("service"),
+        pl.col("x_project_id").alias("resource_id"),
+        pl.col("_project_name").alias("resource_name"),
+        pl.lit("consumed_quantity").alias("metric"),
+        pl.col("ConsumedUnit").fill_null("units").alias("unit"),
+        pl.col("ChargePeriodStart").alias("period_start"),
+        pl.col("ChargePeriodEnd").alias("period_end"),
+        pl.lit("1d").alias("granularity"),
+        pl.col("ConsumedQuantity").cast(pl.Float64).alias("value"),
+        pl.col("_dimensions").alias("dimensions"),
+        pl.col("x_billing_date").alias("billing_date"),
+    )
+
+
+def _schema(number: int, what: str) -> SchemaError:
+    return SchemaError(
+        PROVIDER,
+        ENDPOINT,
+        f"line {number} {what}; the window was not loaded (its earlier data stays in place)",
+    )
+
+
+def _decimal(value: object, name: str, number: int) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise _schema(number, f"has {name} {value!r} that is not a number")
+    try:
+        out = Decimal(value)
+        if not out.is_finite():
+            raise InvalidOperation
+        return out.quantize(SCALE)
+    except InvalidOperation:
+        raise _schema(number, f"has {name} {value!r} that is not a finite decimal") from None
+
+
+def _text(value: object, name: str, number: int) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise _schema(number, f"has {name} {value!r} that is not a string")
+
+
+def _instant(obj: dict[str, Any], name: str, number: int) -> datetime:
+    value = obj.get(name)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise _schema(number, f"has {name} {value!r} that is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        raise _schema(number, f"has {name} {value!r} without a UTC offset")
+    return parsed.astimezone(UTC)
+
+
+def make_collector(settings: Settings) -> VercelCollector:
+    """The team comes from ``VERCEL_TEAM_ID`` (omitted for a personal account)."""
+    return VercelCollector(team_id=settings.vercel_team_id)
