@@ -73,15 +73,29 @@ def hourly(model: DemoModel, day: date, hour: int, w: Workload) -> tuple[int, in
     return req, inp, min(cached, inp), req * w.output_per_request
 
 
-def _split(total: int, parts: int, index: int) -> int:
-    base, extra = divmod(total, parts)
-    return base + (1 if index < extra else 0)
+def _minute_part(vals: tuple[int, int, int, int], minute: int) -> tuple[int, int, int, int]:
+    """One minute of an hour: requests split evenly, tokens follow the requests.
+
+    Splitting tokens independently would put tokens in minutes with no request (which the
+    result filter then drops), so 60 minute buckets would not add up to their hour.
+    """
+    req = vals[0]
+    if req == 0:
+        return 0, 0, 0, 0
+
+    def before(m: int) -> int:  # requests in the minutes before minute m
+        base, extra = divmod(req, 60)
+        return base * m + min(m, extra)
+
+    lo, hi = before(minute), before(minute + 1)
+    toks = [v * hi // req - v * lo // req for v in vals[1:]]
+    return hi - lo, toks[0], toks[1], toks[2]
 
 
 def volume(
     model: DemoModel, start: datetime, end: datetime, w: Workload
 ) -> tuple[int, int, int, int]:
-    """Sum of hourly volumes over [start, end); minute buckets take an even split of the hour."""
+    """Sum of hourly volumes over [start, end); minute buckets take a share of their hour."""
     totals = [0, 0, 0, 0]
     t = start
     while t < end:
@@ -93,7 +107,7 @@ def volume(
         else:
             step = timedelta(minutes=1)
             minute = t.minute
-            part = tuple(_split(v, 60, minute) for v in vals)  # type: ignore[assignment]
+            part = _minute_part(vals, minute)
         totals = [a + b for a, b in zip(totals, part, strict=True)]
         t = t + step
     return totals[0], totals[1], totals[2], totals[3]

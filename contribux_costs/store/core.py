@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,7 +29,7 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------
     def query(
-        self, sql: str, params: Sequence[object] | dict[str, object] | None = None
+        self, sql: str, params: Sequence[object] | Mapping[str, object] | None = None
     ) -> pl.DataFrame:
         """Run a query and return a polars frame (duckdb 2 has no ``.pl()`` on results)."""
         with self.lock:
