@@ -45,7 +45,7 @@ def daily_series(
 
     >>> daily_series(frame, fill="interpolate")  # 01-01 = 1.0, 01-03 = 3.0 -> 01-02 = 2.0
     """
-    _require_columns(frame, (date_col, value_col))
+    require_columns(frame, (date_col, value_col))
     sums = (
         frame.select(
             pl.col(date_col).cast(pl.Date).alias("date"), pl.col(value_col).cast(pl.Float64)
@@ -69,7 +69,8 @@ def daily_series(
     return out.with_columns(filled)
 
 
-def _require_columns(frame: pl.DataFrame, columns: tuple[str, ...] | list[str]) -> None:
+def require_columns(frame: pl.DataFrame, columns: tuple[str, ...] | list[str]) -> None:
+    """Raise :class:`ConfigError` naming the columns a frame lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ConfigError(
