@@ -1,0 +1,70 @@
+"""Export a month of ``focus_charges`` to Parquet or CSV (chosen by the file's suffix).
+
+CLI shape (the whole command)::
+
+    store = open_store(settings.contribux_costs_db)
+    book = load_pricebook(settings.contribux_costs_prices)
+    result = export_focus(store, Month.parse(month), Path(output), book=book)
+    print(f"{result.rows} rows, BilledCost {result.billed_cost} USD -> {result.path}")
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from contribux_costs.errors import ConfigError, StoreError
+from contribux_costs.focus.build import build_focus
+from contribux_costs.focus.schema import FOCUS_COLUMNS
+from contribux_costs.periods import Month
+from contribux_costs.pricing import PriceBook
+from contribux_costs.store import Store
+
+FORMATS = {".parquet": "(FORMAT parquet, COMPRESSION zstd)", ".csv": "(FORMAT csv, HEADER true)"}
+
+
+class ExportResult(BaseModel):
+    """Where the export went, how many rows, and their BilledCost total (to check against reports)."""
+
+    path: Path
+    rows: int
+    billed_cost: Decimal
+
+
+def export_focus(
+    store: Store, month: Month, path: Path | str, book: PriceBook | None = None,
+    rebuild: bool = True,
+) -> ExportResult:
+    """Write the month's FOCUS rows to ``path`` (.parquet or .csv), rebuilding them first.
+
+    The file is written next to its target and renamed into place, so a failed export never
+    leaves a half-written file behind.
+    """
+    target = Path(path)
+    fmt = FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise ConfigError(
+            f"cannot export FOCUS rows to {target.name!r}: use a .parquet or .csv file name"
+        )
+    if rebuild:
+        build_focus(store, month, book)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    # Tags is DuckDB JSON; written as text so Parquet readers see a string, as FOCUS expects.
+    cols = ", ".join('"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in FOCUS_COLUMNS)
+    where = f"x_billing_date >= DATE '{month.first_day}' AND x_billing_date < DATE '{month.next.first_day}'"
+    query = f"SELECT {cols} FROM focus_charges WHERE {where} ORDER BY x_billing_date, x_provider, ChargePeriodStart, SkuId"
+    quoted = str(tmp).replace("'", "''")
+    try:
+        with store.lock:
+            store.con.execute(f"COPY ({query}) TO '{quoted}' {fmt}")
+        os.replace(tmp, target)
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"exporting FOCUS rows for {month} to {target} failed: {exc}") from exc
+    total = store.scalar(f"SELECT coalesce(sum(BilledCost), 0) FROM focus_charges WHERE {where}")
+    rows = store.scalar(f"SELECT count(*) FROM focus_charges WHERE {where}")
+    return ExportResult(path=target, rows=int(rows), billed_cost=Decimal(str(total)))

@@ -1,0 +1,186 @@
+"""Price tidy usage with the dated price book, in bulk (one DuckDB statement per month).
+
+Each usage row (provider, metric) maps through a meter to a SKU, joins the entry valid on its
+billing day for its plan (an override wins; ListCost uses the shipped list price), consumes the
+billing period's allowance in time order (the first days use it up), and becomes a priced line.
+Rows no entry prices are returned as data-quality findings with their volume, never as $0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import polars as pl
+
+from contribux_costs.periods import Month
+from contribux_costs.pricing.book import PriceBook
+from contribux_costs.pricing.extras import fixed_fee_lines, minimum_lines
+from contribux_costs.pricing.findings import DataQualityFinding, unpriced_findings
+from contribux_costs.store import Store
+
+
+@contextmanager
+def registered(store: Store, frames: dict[str, pl.DataFrame]) -> Iterator[None]:
+    """Expose polars frames to SQL under temporary names while the store lock is held."""
+    with store.lock:
+        for name, frame in frames.items():
+            store.con.register(name, frame.to_arrow())
+        try:
+            yield
+        finally:
+            for name in frames:
+                store.con.unregister(name)
+
+
+def price_usage(
+    store: Store, book: PriceBook, month: Month, providers: Sequence[str]
+) -> tuple[pl.DataFrame, list[DataQualityFinding]]:
+    """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings."""
+    frames = {
+        "_pb_entries": book.entries_frame(),
+        "_pb_meters": _meters_frame(book),
+        "_pb_plans": _plans_frame(book),
+        "_pb_families": _families_frame(store, book, month),
+        "_pb_providers": pl.DataFrame({"provider": list(providers)}, schema={"provider": pl.String}),
+    }
+    params = {"first": month.first_day, "next": month.next.first_day, "days": month.days,
+              "batch": book.batch_factor}
+    with registered(store, frames):
+        lines = store.query(_PRICED_SQL, params)
+        unmetered = store.query(_UNMETERED_SQL, {"first": month.first_day, "next": month.next.first_day})
+    priced = lines.filter(pl.col("entry_id").is_not_null())
+    findings = unpriced_findings(
+        lines.filter(pl.col("entry_id").is_null()), unmetered, month, book.ignore
+    )
+    extra = [minimum_lines(priced, book, month), fixed_fee_lines(priced, book, month)]
+    return pl.concat([priced, *[e for e in extra if e.height]], how="diagonal_relaxed"), findings
+
+
+def _meters_frame(book: PriceBook) -> pl.DataFrame:
+    rows = [m.model_dump() for m in book.meters]
+    return pl.DataFrame(rows, schema={
+        "provider": pl.String, "service": pl.String, "metric": pl.String, "sku": pl.String,
+        "component": pl.String, "gauge": pl.Boolean, "unit": pl.String,
+        "sku_from_service": pl.Boolean,
+    })
+
+
+def _plans_frame(book: PriceBook) -> pl.DataFrame:
+    rows = [
+        {"provider": p, "field": rule.field, "raw": raw, "plan": plan}
+        for p, rule in book.plans.items()
+        for raw, plan in [*rule.aliases.items(), ("", "")]
+    ]
+    return pl.DataFrame(rows, schema={"provider": pl.String, "field": pl.String,
+                                      "raw": pl.String, "plan": pl.String})
+
+
+def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame:
+    # Few distinct model ids per month: mapping them in Python is not a per-row loop.
+    ids = store.query(
+        "SELECT DISTINCT resource_name FROM usage WHERE provider = 'openai' "
+        "AND billing_date >= ? AND billing_date < ? AND resource_name IS NOT NULL",
+        [month.first_day, month.next.first_day],
+    )["resource_name"].to_list()
+    return pl.DataFrame(
+        {"model": ids, "family": [book.family(str(i)) for i in ids]},
+        schema={"model": pl.String, "family": pl.String},
+    )
+
+
+_PRICED_SQL = """
+WITH plan_fields AS (SELECT DISTINCT provider, field FROM _pb_plans),
+u AS (
+    SELECT u.*, row_number() OVER () AS rid, m.component, m.gauge,
+           coalesce(m.unit, u.unit) AS c_unit,
+           json_extract_string(u.dimensions, '$.' || pf.field) AS raw_plan,
+           f.family,
+           CASE WHEN u.provider = 'openai'
+                     THEN 'openai/' || coalesce(f.family, '?' || coalesce(u.resource_name, ''))
+                          || '/' || m.component
+                WHEN m.sku_from_service THEN u.provider || '/' || u.service
+                ELSE m.sku END AS sku,
+           coalesce(json_extract_string(u.dimensions, '$.batch'), '') IN ('true', 'True', '1')
+               AS batch,
+           (CASE WHEN m.gauge THEN u.value / $days ELSE u.value END)::DECIMAL(38, 12) AS qty
+    FROM usage u
+    JOIN _pb_providers p ON p.provider = u.provider
+    JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
+         AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
+    LEFT JOIN plan_fields pf ON pf.provider = u.provider
+    LEFT JOIN _pb_families f ON u.provider = 'openai' AND f.model = u.resource_name
+    WHERE u.billing_date >= $first AND u.billing_date < $next
+),
+up AS (
+    SELECT u.*, CASE WHEN u.raw_plan IS NULL THEN '' ELSE coalesce(a.plan, lower(u.raw_plan)) END
+                AS plan
+    FROM u LEFT JOIN _pb_plans a ON a.provider = u.provider AND a.raw = u.raw_plan
+),
+cand AS (
+    SELECT up.rid, e.*
+    FROM up JOIN _pb_entries e
+      ON e.kind = 'usage' AND e.sku = up.sku AND up.plan LIKE e.plan_like
+     AND e.unit_lc = lower(up.c_unit)
+     AND up.billing_date >= e.effective_from AND up.billing_date < e.effective_to
+),
+eff AS (
+    SELECT * FROM cand
+    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY priority DESC, plan_specific DESC) = 1
+),
+lst AS (
+    SELECT rid, entry_id AS list_entry_id, price AS list_price, rate AS list_rate FROM cand
+    WHERE priority = 0
+    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY plan_specific DESC) = 1
+),
+j AS (
+    SELECT up.*, eff.entry_id, eff.pricing_unit, eff.inv_per, eff.price, eff.rate,
+           eff.included, eff.included_scope, lst.list_entry_id, lst.list_price, lst.list_rate,
+           CASE WHEN eff.included_scope = 'resource' THEN coalesce(up.resource_id, '') ELSE '' END
+               AS scope_key
+    FROM up LEFT JOIN eff USING (rid) LEFT JOIN lst USING (rid)
+),
+a AS (
+    SELECT j.*,
+           sum(qty) OVER (PARTITION BY provider, sku, plan, scope_key
+                          ORDER BY period_start, resource_id, rid ROWS UNBOUNDED PRECEDING) AS cum
+    FROM j
+),
+b AS (
+    SELECT a.*,
+           CASE WHEN entry_id IS NULL THEN qty
+                ELSE greatest(0::DECIMAL(38, 12), least(qty, cum - included)) END AS billable,
+           CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END AS mult
+    FROM a
+),
+c AS (
+    SELECT b.*, (rate * mult)::DECIMAL(38, 18) AS erate,
+           (coalesce(list_rate, rate) * mult)::DECIMAL(38, 18) AS elrate
+    FROM b
+)
+SELECT provider, endpoint, service, resource_id, resource_name, metric, c_unit AS unit,
+       period_start, period_end, billing_date, dimensions, family, component, sku, plan, batch,
+       CASE WHEN batch THEN entry_id || '#batch' ELSE entry_id END AS entry_id,
+       list_entry_id, pricing_unit, qty, billable, qty - billable AS allowance_used,
+       (billable * inv_per)::DECIMAL(38, 12) AS pricing_qty,
+       (price * mult)::DECIMAL(38, 12) AS unit_price,
+       (coalesce(list_price, price) * mult)::DECIMAL(38, 12) AS list_unit_price,
+       (billable * erate)::DECIMAL(38, 12) AS cost,
+       (billable * elrate)::DECIMAL(38, 12) AS list_cost,
+       'Usage' AS charge_category, 'Usage-Based' AS charge_frequency
+FROM c
+ORDER BY provider, period_start, sku, resource_id
+"""
+
+# Metrics with a volume that neither a meter prices nor the book's ignore list names.
+_UNMETERED_SQL = """
+SELECT u.provider, u.service, u.metric, u.unit, u.resource_name, sum(u.value) AS volume,
+       count(*) AS rows
+FROM usage u
+JOIN _pb_providers p ON p.provider = u.provider
+LEFT JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
+     AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
+WHERE u.billing_date >= $first AND u.billing_date < $next AND m.metric IS NULL
+GROUP BY ALL
+HAVING sum(u.value) <> 0
+"""
