@@ -110,7 +110,7 @@ def _collect_source(
     t0 = time.perf_counter()
     secrets = settings.secret_values()
     now = ws.clock.now if ws.clock is not None else (lambda: datetime.now(UTC))
-    ctx = CollectContext(settings, clients, now, ws.clock)
+    ctx = CollectContext(settings, clients, now, ws.clock, store=store)
     try:
         collector = collectors.build(source, settings)
         tasks = collector.tasks(window, ctx)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from contribux_costs.config import Settings
 from contribux_costs.demo.transport import DemoClock
 from contribux_costs.http import HttpClients
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
+
+if TYPE_CHECKING:
+    from contribux_costs.store import Store
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class CollectContext:
     # Set when collecting the demo workspace. Shared by all sources' threads: never mutate it;
     # a source that replays history builds its own transport with its own DemoClock.
     demo_clock: DemoClock | None = None
+    # The store being written, for sources that derive rows from their own stored history
+    # (Upstash keeps no history: its daily usage comes from the stored snapshots). Read only.
+    store: Store | None = None
 
 
 class ProviderCollector(Protocol):

@@ -1,0 +1,274 @@
+"""Upstash snapshot rows: the database list, stats scalars and series, INFO counters.
+
+Everything here works on payloads whose secret keys were already dropped (see :mod:`.upstash`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from contribux_costs.errors import SchemaError
+from contribux_costs.periods import Window
+from contribux_costs.store.slices import RawPage, SliceWrite
+
+PROVIDER = "upstash"
+STATS = "redis/stats"
+SCALARS = (
+    "daily_net_commands",
+    "daily_read_requests",
+    "daily_write_requests",
+    "dailybandwidth",
+    "total_monthly_requests",
+    "total_monthly_read_requests",
+    "total_monthly_write_requests",
+    "total_monthly_bandwidth",
+    "total_monthly_storage",
+    "current_storage",
+)
+INFO_COUNTERS = (
+    "keyspace_hits",
+    "keyspace_misses",
+    "total_commands_processed",
+    "total_connections_received",
+    "total_net_input_bytes",
+    "total_net_output_bytes",
+    "expired_keys",
+    "evicted_keys",
+)
+TS: pl.DataType = pl.Datetime("us", "UTC")
+
+
+@dataclass
+class Database:
+    """One database from the list; ``token`` stays in memory only (never stored, never shown)."""
+
+    record: dict[str, Any]
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.record["database_id"])
+
+
+@dataclass
+class Snapshot:
+    fetched_at: datetime
+    db: Database
+    stats: dict[str, Any]
+    info: str | None
+    info_status: str
+
+
+def parse_info(text: str) -> dict[str, int | float]:
+    """Every numeric ``name:value`` line of an INFO report (sections, blanks and text skipped)."""
+    out: dict[str, int | float] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        key, value = line.split(":", 1)
+        try:
+            out[key.strip()] = int(value)
+        except ValueError:
+            try:
+                out[key.strip()] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+# -- frames --------------------------------------------------------------------------------------
+def snapshot_slice(window: Window, snaps: list[Snapshot], raw: list[RawPage]) -> SliceWrite:
+    series = series_frame(snaps)
+    tables = {
+        "upstash_databases": databases_frame(snaps),
+        "upstash_snapshots": snapshots_frame(snaps, series),
+        "upstash_series": series,
+        "upstash_info": info_frame(snaps),
+    }
+    return SliceWrite(PROVIDER, STATS, window, tables, raw)
+
+
+def _base(s: Snapshot) -> dict[str, Any]:
+    return {
+        "provider": PROVIDER,
+        "endpoint": STATS,
+        "fetched_at": s.fetched_at,
+        "database_id": s.db.id,
+    }
+
+
+def databases_frame(snaps: list[Snapshot]) -> pl.DataFrame:
+    rows = []
+    for s in snaps:
+        r = s.db.record
+        created = r.get("creation_time")
+        rows.append(
+            {
+                **_base(s),
+                "database_name": r.get("database_name"),
+                "database_type": r.get("database_type"),
+                "region": r.get("region"),
+                "state": r.get("state"),
+                "db_endpoint": r.get("endpoint"),
+                "tls": r.get("tls"),
+                "creation_time": datetime.fromtimestamp(created, UTC)
+                if isinstance(created, int | float)
+                else None,
+                "metadata": json.dumps(r),
+            }
+        )
+    schema: dict[str, pl.DataType] = {"fetched_at": TS, "creation_time": TS, "tls": pl.Boolean()}
+    return pl.DataFrame(rows, schema_overrides=schema) if rows else pl.DataFrame()
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None  # type: ignore[arg-type]
+
+
+def snapshots_frame(snaps: list[Snapshot], series: pl.DataFrame) -> pl.DataFrame:
+    if not snaps:
+        return pl.DataFrame()
+    rows = []
+    for s in snaps:
+        st = s.stats
+        billing = _number(st.get("total_monthly_billing"))
+        rows.append(
+            {
+                **_base(s),
+                "database_name": s.db.record.get("database_name"),
+                **{k: _number(st.get(k)) for k in SCALARS},
+                "total_monthly_billing": None
+                if billing is None
+                else Decimal(str(st["total_monthly_billing"])),
+                "info_status": s.info_status,
+                "scalars": json.dumps(
+                    {k: v for k, v in st.items() if not isinstance(v, list | dict)}
+                ),
+                "series": json.dumps({k: v for k, v in st.items() if isinstance(v, list | dict)}),
+            }
+        )
+    schema: dict[str, pl.DataType] = {"fetched_at": TS, "total_monthly_billing": pl.Decimal(38, 12)}
+    frame = pl.DataFrame(rows, schema_overrides=schema)
+    return frame.join(series_integrals(series), on=["database_id", "fetched_at"], how="left")
+
+
+def series_integrals(series: pl.DataFrame) -> pl.DataFrame:
+    """hits/misses per-second series → events over their span (their ratio is the INFO fallback)."""
+    empty = pl.DataFrame(
+        schema={
+            "database_id": pl.String(),
+            "fetched_at": TS,
+            "series_hits": pl.Float64(),
+            "series_misses": pl.Float64(),
+            "series_seconds": pl.Float64(),
+        }
+    )
+    if series.height == 0:
+        return empty
+    rates = (
+        series.filter(pl.col("series").is_in(["hits", "misses"]) & pl.col("value").is_not_null())
+        .group_by("database_id", "fetched_at", "series")
+        .agg(
+            n=pl.len(),
+            mean=pl.col("value").mean(),
+            span=(pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds() / 1e6,
+        )
+        .filter((pl.col("n") > 1) & (pl.col("span") > 0))
+        # n points spaced span/(n-1) apart cover n intervals.
+        .with_columns(seconds=pl.col("span") * pl.col("n") / (pl.col("n") - 1))
+        .with_columns(events=pl.col("mean") * pl.col("seconds"))
+    )
+    if rates.height == 0:
+        return empty
+    wide = rates.pivot("series", index=["database_id", "fetched_at"], values="events")
+    secs = rates.group_by("database_id", "fetched_at").agg(series_seconds=pl.col("seconds").max())
+    for name in ("hits", "misses"):
+        if name not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(name))
+    return (
+        wide.rename({"hits": "series_hits", "misses": "series_misses"})
+        .join(secs, on=["database_id", "fetched_at"])
+        .select(empty.columns)
+    )
+
+
+def series_frame(snaps: list[Snapshot]) -> pl.DataFrame:
+    """Every series point, ``x`` parsed from Go's time format to UTC microseconds."""
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("fetched_at", "database_id", "series", "label", "x", "value")
+    }
+    for s in snaps:
+        for name, value in s.stats.items():
+            for label, point in _points(name, value):
+                for k, v in zip(
+                    cols,
+                    (s.fetched_at, s.db.id, name, label, point.get("x"), _number(point.get("y"))),
+                    strict=True,
+                ):
+                    cols[k].append(v)
+    if not cols["x"]:
+        return pl.DataFrame()
+    frame = pl.DataFrame(
+        cols,
+        schema_overrides={
+            "fetched_at": TS,
+            "label": pl.String,
+            "value": pl.Float64,
+            "x": pl.String,
+        },
+    )
+    return frame.with_columns(
+        ts=parse_go_times(frame["x"]), provider=pl.lit(PROVIDER), endpoint=pl.lit(STATS)
+    ).drop("x")
+
+
+def _points(name: str, value: object) -> list[tuple[str | None, dict[str, Any]]]:
+    if isinstance(value, dict) and "x" in value:  # monitor_count arrives as a single point
+        return [(None, value)]
+    if not isinstance(value, list):
+        return []
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    for item in value:
+        if isinstance(item, dict) and "data_points" in item:  # command_counts
+            label = str(item.get("metric_identifier"))
+            out += [(label, p) for p in item["data_points"] or [] if isinstance(p, dict)]
+        elif isinstance(item, dict) and "x" in item:
+            out.append((None, item))
+    return out
+
+
+def parse_go_times(x: pl.Series) -> pl.Series:
+    """``2025-01-31 15:12:52.799480932 +0000 UTC`` (Go ``time.String()``) → UTC, µs (truncated).
+
+    The fraction has 0–9 digits (Go trims trailing zeros); a monotonic ``m=+…`` suffix and the
+    zone abbreviation are ignored, the numeric offset is applied.
+    """
+    cleaned = x.str.replace(r" m=[+-][0-9.]+$", "").str.replace(r" [A-Za-z_/]+$", "")
+    parsed = cleaned.str.strptime(
+        pl.Datetime("ns", "UTC"), "%Y-%m-%d %H:%M:%S%.f %z", strict=False
+    ).dt.cast_time_unit("us")
+    bad = x.filter(parsed.is_null() & x.is_not_null())
+    if bad.len() or x.null_count():
+        shown = bad[0] if bad.len() else None
+        raise SchemaError(PROVIDER, STATS, f"series timestamp {shown!r} is not in Go's time format")
+    return parsed
+
+
+def info_frame(snaps: list[Snapshot]) -> pl.DataFrame:
+    rows = []
+    for s in snaps:
+        if s.info is None:
+            continue
+        counters = parse_info(s.info)
+        ints = {k: int(counters[k]) if k in counters else None for k in INFO_COUNTERS}
+        rows.append({**_base(s), **ints, "counters": json.dumps(counters)})
+    schema: dict[str, pl.DataType] = {"fetched_at": TS, **dict.fromkeys(INFO_COUNTERS, pl.Int64())}
+    return pl.DataFrame(rows, schema_overrides=schema) if rows else pl.DataFrame()
