@@ -1,0 +1,5 @@
+"""contribux-costs: cost and capacity analytics for the contribux platform."""
+
+from contribux_costs.engine import CostOptimizer
+
+__all__ = ["CostOptimizer"]

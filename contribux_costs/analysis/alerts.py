@@ -1,0 +1,278 @@
+"""Alert rules (TOML), their evaluation on an analysis result, and Slack-compatible notification.
+
+Rule format (``[[alerts.rules]]`` in the analysis config; add your own in an override file)::
+
+    id = "openai_daily_cost"      # stable id
+    name = "High OpenAI usage"
+    metric = "daily_cost"          # daily_cost | monthly_cost | budget_share
+    providers = ["openai"]         # whose cost; empty = all providers
+    budget = "database"            # budget_share only: a key of [budgets]
+    basis = "actual"               # monthly_cost / budget_share: actual | forecast
+    threshold = 100.0              # USD, or a share of the budget (1.5 = 150 %)
+    severity = "medium"            # info | low | medium | high | critical
+
+``daily_cost`` fires once per *episode* (consecutive billing days above the threshold). Budget
+levels (``[alerts.budget_levels]``) add one alert per budget and basis: the highest level crossed.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from contribux_costs.analysis.rulebase import Config
+from contribux_costs.errors import ConfigError, ReportError
+from contribux_costs.models import SEVERITIES, Alert, AnalysisResult, Severity, severity_rank
+from contribux_costs.periods import Month
+
+if TYPE_CHECKING:
+    from contribux_costs.store import Store
+
+
+class NotifyError(ReportError):
+    """Posting alerts to a webhook failed (the alerts were evaluated; delivery was not)."""
+
+
+class AlertRule(BaseModel):
+    """One configured alert rule (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str
+    metric: Literal["daily_cost", "monthly_cost", "budget_share"]
+    providers: list[str] = []
+    budget: str | None = None
+    basis: Literal["actual", "forecast"] = "actual"
+    threshold: float
+    severity: Severity
+
+
+def load_rules(cfg: Config) -> list[AlertRule]:
+    """The ``[[alerts.rules]]`` of the config, validated (a bad rule names itself)."""
+    out = []
+    for i, raw in enumerate(cfg.get("alerts.rules") or []):
+        try:
+            out.append(AlertRule.model_validate(raw))
+        except ValidationError as exc:
+            rid = raw.get("id", f"#{i + 1}") if isinstance(raw, dict) else f"#{i + 1}"
+            raise ConfigError(f"alert rule {rid}: {exc.errors()[0]['msg']} ({raw!r})") from exc
+    return out
+
+
+def evaluate(
+    result: AnalysisResult, cfg: Config, rules: list[AlertRule] | None = None
+) -> list[Alert]:
+    """Every configured rule plus the budget levels, evaluated on ``result``."""
+    out: list[Alert] = []
+    for rule in load_rules(cfg) if rules is None else rules:
+        out.extend(_RULE_KINDS[rule.metric](rule, result, cfg))
+    out.extend(budget_levels(result, cfg))
+    return sorted(out, key=lambda a: (-severity_rank(a.severity), a.rule_id, a.day or date.min))
+
+
+def evaluate_alerts(
+    result_or_store: AnalysisResult | Store,
+    month: str | Month,
+    rules: list[AlertRule] | Config | None = None,
+) -> list[Alert]:
+    """Alerts for ``month`` from an analysis result, or from a store (analysed first)."""
+    cfg = rules if isinstance(rules, Config) else Config.load()
+    if isinstance(result_or_store, AnalysisResult):
+        result = result_or_store
+        if result.month != str(month if isinstance(month, Month) else Month.parse(month)):
+            raise ConfigError(f"the result is for {result.month}, not {month}")
+    else:
+        from contribux_costs.engine import CostOptimizer
+
+        result = CostOptimizer(result_or_store, cfg).analyze_usage(month)
+    return evaluate(result, cfg, rules if isinstance(rules, list) else None)
+
+
+def alerts_at_or_above(alerts: list[Alert], severity: str) -> list[Alert]:
+    """The alerts whose severity is ``severity`` or worse (a bad name is a ConfigError)."""
+    if severity not in SEVERITIES:
+        raise ConfigError(f"unknown severity {severity!r}: use one of {', '.join(SEVERITIES)}")
+    floor = severity_rank(severity)
+    return [a for a in alerts if severity_rank(a.severity) >= floor]
+
+
+def _costs(result: AnalysisResult, providers: list[str], basis: str) -> Decimal:
+    if basis == "forecast":
+        by = result.projected_monthly_cost.by_provider
+        return sum((v for p, v in by.items() if not providers or p in providers), Decimal(0))
+    usage = result.current_usage
+    return sum(
+        (u.cost_usd for p, u in usage.items() if not providers or p in providers), Decimal(0)
+    )
+
+
+def _daily_cost(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert]:
+    days: dict[date, Decimal] = {}
+    for p, u in result.current_usage.items():
+        if not rule.providers or p in rule.providers:
+            for d, v in u.daily_cost.items():
+                days[d] = days.get(d, Decimal(0)) + v
+    over = sorted(d for d, v in days.items() if v > Decimal(str(rule.threshold)))
+    out = []
+    for episode in _episodes(over):
+        peak = max(episode, key=lambda d: days[d])
+        span = f"{episode[0]}" + (f" to {episode[-1]}" if len(episode) > 1 else "")
+        out.append(
+            _alert(rule, float(days[peak]), "daily", episode[0],
+                   f"{rule.name}: daily cost ${days[peak]:.2f} on {span} > ${rule.threshold:g}")
+        )  # fmt: skip
+    return out
+
+
+def _episodes(days: list[date]) -> list[list[date]]:
+    out: list[list[date]] = []
+    for d in days:
+        if out and d - out[-1][-1] == timedelta(days=1):
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def _monthly_cost(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert]:
+    cost = _costs(result, rule.providers, rule.basis)
+    if cost <= Decimal(str(rule.threshold)):
+        return []
+    msg = f"{rule.name}: {rule.basis} monthly cost ${cost:.2f} > ${rule.threshold:g}"
+    return [_alert(rule, float(cost), rule.basis, None, msg)]
+
+
+def _budget_share(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert]:
+    budget = _budget(cfg, rule.budget or "total")
+    if budget is None:
+        return []
+    cost = _costs(result, rule.providers, rule.basis)
+    share = float(cost) / budget
+    if share <= rule.threshold:
+        return []
+    msg = (
+        f"{rule.name}: {rule.basis} cost ${cost:.2f} is {share:.0%} of the "
+        f"{rule.budget or 'total'} budget ${budget:,.2f} (> {rule.threshold:.0%})"
+    )
+    return [_alert(rule, share, rule.basis, None, msg)]
+
+
+def _budget(cfg: Config, name: str) -> float | None:
+    value = cfg.get(f"budgets.{name}")
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+_RULE_KINDS = {
+    "daily_cost": _daily_cost,
+    "monthly_cost": _monthly_cost,
+    "budget_share": _budget_share,
+}
+
+
+def budget_levels(result: AnalysisResult, cfg: Config) -> list[Alert]:
+    """Per budget and basis (actual; forecast for an open month): the highest level crossed."""
+    levels = [float(x) for x in cfg.get("alerts.budget_levels.levels") or []]
+    severities = list(cfg.get("alerts.budget_levels.severities") or [])
+    if len(levels) != len(severities):
+        raise ConfigError("alerts.budget_levels: levels and severities must have the same length")
+    bases = ["actual"] if result.projected_monthly_cost.closed else ["actual", "forecast"]
+    out = []
+    for name, providers in _budgets(cfg).items():
+        for basis in bases:
+            alert = _level_alert(result, cfg, name, providers, basis, levels, severities)
+            if alert is not None:
+                out.append(alert)
+    return out
+
+
+def _budgets(cfg: Config) -> dict[str, list[str]]:
+    raw = cfg.get("budgets") or {}
+    db = [str(p) for p in raw.get("database_providers", [])]
+    out = {}
+    for name, value in raw.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = [] if name == "total" else db if name == "database" else [name]
+    return out
+
+
+def _level_alert(
+    result: AnalysisResult,
+    cfg: Config,
+    name: str,
+    providers: list[str],
+    basis: str,
+    levels: list[float],
+    severities: list[str],
+) -> Alert | None:
+    budget = _budget(cfg, name)
+    if budget is None:
+        return None
+    share = float(_costs(result, providers, basis)) / budget
+    crossed = [(lvl, sev) for lvl, sev in zip(levels, severities, strict=True) if share >= lvl]
+    if not crossed:
+        return None
+    level, severity = max(crossed)
+    return Alert(
+        rule_id=f"budget.{name}.{basis}",
+        name=f"{name} budget {level:.0%}",
+        severity=severity,
+        message=f"{basis} {name} cost is {share:.0%} of its ${budget:,.2f} budget (≥ {level:.0%})",
+        observed=share,
+        threshold=level,
+        basis=basis,
+    )
+
+
+def _alert(rule: AlertRule, observed: float, basis: str, day: date | None, msg: str) -> Alert:
+    provider = rule.providers[0] if len(rule.providers) == 1 else None
+    return Alert(
+        rule_id=rule.id, name=rule.name, severity=rule.severity, message=msg,
+        observed=observed, threshold=rule.threshold, basis=basis, provider=provider, day=day,
+    )  # fmt: skip
+
+
+def format_alerts(alerts: list[Alert]) -> str:
+    """One line per alert, worst first (for the CLI)."""
+    if not alerts:
+        return "no alerts"
+    return "\n".join(f"[{a.severity.upper():<8}] {a.rule_id}: {a.message}" for a in alerts)
+
+
+def slack_payload(alerts: list[Alert], month: str | None = None) -> dict[str, object]:
+    """A Slack-compatible incoming-webhook message (``text`` plus mrkdwn blocks)."""
+    head = f"contribux-costs: {len(alerts)} alert(s)" + (f" for {month}" if month else "")
+    lines = [f"*{a.severity.upper()}* {a.name}: {a.message}" for a in alerts]
+    return {
+        "text": head,
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": head}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "none"}},
+        ],
+    }
+
+
+def notify(
+    url: str, alerts: list[Alert], client: httpx.Client | None = None, month: str | None = None
+) -> None:
+    """POST the alerts to a Slack-compatible webhook; raise :class:`NotifyError` on failure."""
+    own = client is None
+    http = client or httpx.Client(timeout=10.0)
+    try:
+        response = http.post(url, json=slack_payload(alerts, month))
+    except httpx.HTTPError as exc:
+        raise NotifyError(
+            f"posting alerts to the webhook failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        if own:
+            http.close()
+    if response.status_code >= 400:
+        body = response.text[:200]
+        raise NotifyError(
+            f"the webhook answered HTTP {response.status_code} ({body!r}): alerts not delivered; "
+            "check the URL"
+        )

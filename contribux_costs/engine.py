@@ -1,0 +1,94 @@
+"""``CostOptimizer``: the month's usage, projection, recommendations, cache findings and alerts.
+
+>>> from contribux_costs import CostOptimizer
+>>> result = CostOptimizer("data/contribux_costs.duckdb").analyze_usage("2025-01")
+>>> [r.title for r in result.recommendations[:3]]
+
+Aggregation happens in DuckDB (one GROUP BY per question); Python only sees per-model,
+per-service or per-day rows. Each rule is a small function in ``analysis/``; the engine runs them,
+settles their dollars through the savings ledger (no dollar is claimed twice) and assembles the
+typed :class:`~contribux_costs.models.AnalysisResult`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from contribux_costs.analysis import alerts as alerts_mod
+from contribux_costs.analysis import cache, costs, overview, scaling
+from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, settle
+from contribux_costs.models import AnalysisResult, Recommendation
+from contribux_costs.periods import Month
+from contribux_costs.store import Store, open_store
+
+RULES: tuple[Rule, ...] = (
+    costs.model_downgrade,
+    costs.prompt_caching,
+    costs.batch_api,
+    costs.cost_per_request,
+    *scaling.RULES,
+    *cache.RULES,
+)
+
+
+class CostOptimizer:
+    """Analyze a month of collected usage. ``db`` is a store path or an open :class:`Store`.
+
+    ``config`` is an analysis config (or a TOML path merged over ``analysis/defaults.toml``);
+    by default ``settings.contribux_costs_config`` when set, else the defaults.
+    """
+
+    def __init__(self, db: str | Path | Store, config: Config | Path | None = None) -> None:
+        self.store = db if isinstance(db, Store) else open_store(db)
+        self._own_store = not isinstance(db, Store)
+        self.config = config if isinstance(config, Config) else Config.load(config or _env_config())
+
+    def analyze_usage(self, month: str | Month, as_of: date | None = None) -> AnalysisResult:
+        """Analyze ``month`` (``"YYYY-MM"``). ``as_of`` = today (UTC) unless given: days from
+        ``as_of`` on are forecast for an open month; a closed month is all actuals."""
+        m = month if isinstance(month, Month) else Month.parse(month)
+        ctx = RuleContext(self.store, m, self.config, as_of or datetime.now(UTC).date())
+        overview.refresh_focus(ctx)
+        usage = overview.current_usage(ctx)
+        projection = overview.projection(ctx)
+        anomalies = overview.anomalies(ctx)
+        result = AnalysisResult(
+            month=str(m),
+            demo=overview.is_demo(self.store),
+            current_usage=usage,
+            projected_monthly_cost=projection,
+            recommendations=self._recommendations(ctx),
+            cache_findings=cache.findings(ctx),
+            anomalies=anomalies,
+            time_to_limit=scaling.time_to_limits(ctx),
+        )
+        result.alerts = alerts_mod.evaluate(result, ctx.cfg)
+        result.data_quality = list(ctx.notes)
+        return result
+
+    def _recommendations(self, ctx: RuleContext) -> list[Recommendation]:
+        candidates = [c for rule in RULES for c in rule(ctx)]
+        caps = {
+            p: c for p in ("openai", "vercel", "neon", "upstash") if (c := ctx.provider_cost(p)) > 0
+        }
+        order = [str(r) for r in ctx.cfg.get("general.rule_order", [])]
+        return settle(candidates, order, caps, Decimal(str(ctx.cfg.num("general.min_savings_usd"))))
+
+    def close(self) -> None:
+        """Close the store when this optimizer opened it."""
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> CostOptimizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _env_config() -> Path | None:
+    from contribux_costs.config import load_settings
+
+    return load_settings().contribux_costs_config
