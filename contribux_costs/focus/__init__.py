@@ -1,7 +1,7 @@
 """Normalization to FOCUS 1.3: one cost table (``focus_charges``) per billing month, and its export.
 
-    build_focus(store, month)              # rebuild the month's rows (billed, computed, estimated)
-    export_focus(store, month, "x.parquet")  # write them with FOCUS names and types (or .csv)
+build_focus(store, month)              # rebuild the month's rows (billed, computed, estimated)
+export_focus(store, month, "x.parquet")  # write them with FOCUS names and types (or .csv)
 """
 
 from contribux_costs.focus.build import FocusBuild, build_focus

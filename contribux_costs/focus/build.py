@@ -58,11 +58,18 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
     _replace_month(store, month, frame, findings_frame(findings).with_columns())
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
-        for r in frame.group_by("x_cost_source").agg(pl.col("BilledCost").sum()).iter_rows(named=True)
+        for r in frame.group_by("x_cost_source")
+        .agg(pl.col("BilledCost").sum())
+        .iter_rows(named=True)
     }
     total = Decimal(str(frame["BilledCost"].sum())) if frame.height else Decimal(0)
-    return FocusBuild(month=str(month), rows=frame.height, billed_cost=total,
-                      by_source=by_source, findings=findings)
+    return FocusBuild(
+        month=str(month),
+        rows=frame.height,
+        billed_cost=total,
+        by_source=by_source,
+        findings=findings,
+    )
 
 
 def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl.DataFrame) -> None:
@@ -76,7 +83,9 @@ def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl
             con.execute("DELETE FROM pricing_findings WHERE month = ?", [str(month)])
             store.insert_frame(con, "focus_charges", frame)
             store.insert_frame(con, "pricing_findings", findings)
-    except Exception as exc:  # duckdb errors (constraint, type) become a StoreError naming the month
+    except (
+        Exception
+    ) as exc:  # duckdb errors (constraint, type) become a StoreError naming the month
         raise StoreError(f"rebuilding focus_charges for {month} failed: {exc}") from exc
 
 
@@ -109,11 +118,12 @@ def _computed_rows(
     """Priced usage → FOCUS rows; OpenAI lines only for days its Costs API has not billed."""
     if not lines.height:
         return pl.DataFrame()
-    billed = billed_days["billing_date"].implode() if billed_days.height else pl.lit([]).cast(
-        pl.List(pl.Date))
-    lines = lines.filter(
-        (pl.col("provider") != "openai") | ~pl.col("billing_date").is_in(billed)
+    billed = (
+        billed_days["billing_date"].implode()
+        if billed_days.height
+        else pl.lit([]).cast(pl.List(pl.Date))
     )
+    lines = lines.filter((pl.col("provider") != "openai") | ~pl.col("billing_date").is_in(billed))
     usage = pl.col("charge_category") == "Usage"
     window = month.window
     return lines.select(
@@ -153,14 +163,17 @@ def _computed_rows(
         pl.col("entry_id").alias("SkuPriceId"),
         pl.col("dimensions").alias("Tags") if "dimensions" in lines.columns else pl.lit(None),
         pl.col("provider").alias("x_provider"),
-        pl.when(pl.col("provider") == "openai").then(pl.lit("estimated"))
-        .otherwise(pl.lit("computed")).alias("x_cost_source"),
+        pl.when(pl.col("provider") == "openai")
+        .then(pl.lit("estimated"))
+        .otherwise(pl.lit("computed"))
+        .alias("x_cost_source"),
         pl.col("entry_id").alias("x_price_entry"),
         pl.col("list_entry_id").alias("x_list_price_entry"),
         pl.col("plan").replace("", None).alias("x_plan"),
         pl.col("allowance_used").alias("x_allowance_used"),
         pl.col("billing_date").alias("x_billing_date"),
-        pl.col("provider").replace_strict(demo, default=False, return_dtype=pl.Boolean)
+        pl.col("provider")
+        .replace_strict(demo, default=False, return_dtype=pl.Boolean)
         .alias("x_demo"),
     )
 
@@ -176,25 +189,38 @@ def _dimension(key: str) -> pl.Expr:
 def _description() -> pl.Expr:
     return pl.format(
         "{} {} {}: {} {} at {} per {}",
-        pl.col("provider"), pl.col("sku"), pl.col("metric"),
-        pl.col("qty").cast(pl.Float64).round(6), pl.col("unit"),
-        pl.col("unit_price").cast(pl.Float64), pl.col("pricing_unit"),
+        pl.col("provider"),
+        pl.col("sku"),
+        pl.col("metric"),
+        pl.col("qty").cast(pl.Float64).round(6),
+        pl.col("unit"),
+        pl.col("unit_price").cast(pl.Float64),
+        pl.col("pricing_unit"),
     )
 
 
 def _billed_rows(store: Store, month: Month) -> pl.DataFrame:
-    refs = pl.DataFrame({
-        "provider": list(PROVIDER_NAMES),
-        "default_category": [SERVICE_CATEGORY.get(p, "Other") for p in PROVIDER_NAMES],
-    })
+    refs = pl.DataFrame(
+        {
+            "provider": list(PROVIDER_NAMES),
+            "default_category": [SERVICE_CATEGORY.get(p, "Other") for p in PROVIDER_NAMES],
+        }
+    )
     cats = pl.DataFrame({"category": list(SERVICE_CATEGORIES)})
     demo = pl.DataFrame(
-        list(_demo_flags(store).items()), schema={"provider": pl.String, "demo": pl.Boolean},
+        list(_demo_flags(store).items()),
+        schema={"provider": pl.String, "demo": pl.Boolean},
         orient="row",
     )
     utc, la = month.window, month.la_window
-    params = {"first": month.first_day, "next": month.next.first_day, "us": utc.start,
-              "ue": utc.end, "ls": la.start, "le": la.end}
+    params = {
+        "first": month.first_day,
+        "next": month.next.first_day,
+        "us": utc.start,
+        "ue": utc.end,
+        "ls": la.start,
+        "le": la.end,
+    }
     with registered(store, {"_f_refs": refs, "_f_cats": cats, "_f_demo": demo}):
         return store.query(_BILLED_SQL, params)
 

@@ -27,7 +27,7 @@ FORMATS = {".parquet": "(FORMAT parquet, COMPRESSION zstd)", ".csv": "(FORMAT cs
 
 
 class ExportResult(BaseModel):
-    """Where the export went, how many rows, and their BilledCost total (to check against reports)."""
+    """Where the export went, its rows, and their BilledCost total (to check against reports)."""
 
     path: Path
     rows: int
@@ -35,7 +35,10 @@ class ExportResult(BaseModel):
 
 
 def export_focus(
-    store: Store, month: Month, path: Path | str, book: PriceBook | None = None,
+    store: Store,
+    month: Month,
+    path: Path | str,
+    book: PriceBook | None = None,
     rebuild: bool = True,
 ) -> ExportResult:
     """Write the month's FOCUS rows to ``path`` (.parquet or .csv), rebuilding them first.
@@ -54,9 +57,13 @@ def export_focus(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     # Tags is DuckDB JSON; written as text so Parquet readers see a string, as FOCUS expects.
-    cols = ", ".join('"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in FOCUS_COLUMNS)
-    where = f"x_billing_date >= DATE '{month.first_day}' AND x_billing_date < DATE '{month.next.first_day}'"
-    query = f"SELECT {cols} FROM focus_charges WHERE {where} ORDER BY x_billing_date, x_provider, ChargePeriodStart, SkuId"
+    cols = ", ".join(
+        '"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in FOCUS_COLUMNS
+    )
+    first, nxt = month.first_day, month.next.first_day
+    where = f"x_billing_date >= DATE '{first}' AND x_billing_date < DATE '{nxt}'"
+    order = "x_billing_date, x_provider, ChargePeriodStart, SkuId"
+    query = f"SELECT {cols} FROM focus_charges WHERE {where} ORDER BY {order}"
     quoted = str(tmp).replace("'", "''")
     try:
         with store.lock:

@@ -58,25 +58,60 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
 
 # Columns FOCUS requires to be present and non-null in every row of this dataset.
 MANDATORY_NON_NULL = (
-    "BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "BillingAccountId",
-    "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd", "ChargeCategory",
-    "ChargePeriodStart", "ChargePeriodEnd", "ServiceCategory", "ServiceName",
-    "ServiceProviderName", "InvoiceIssuerName", "x_cost_source", "x_price_entry",
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "BillingAccountId",
+    "BillingCurrency",
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargeCategory",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceProviderName",
+    "InvoiceIssuerName",
+    "x_cost_source",
+    "x_price_entry",
 )
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 CHARGE_FREQUENCIES = ("One-Time", "Recurring", "Usage-Based")
 SERVICE_CATEGORIES = (
-    "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
-    "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
-    "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security",
-    "Storage", "Web", "Other",
+    "AI and Machine Learning",
+    "Analytics",
+    "Business Applications",
+    "Compute",
+    "Databases",
+    "Developer Tools",
+    "Multicloud",
+    "Identity",
+    "Integration",
+    "Internet of Things",
+    "Management and Governance",
+    "Media",
+    "Migration",
+    "Mobile",
+    "Networking",
+    "Security",
+    "Storage",
+    "Web",
+    "Other",
 )
 COST_SOURCES = ("billed", "computed", "estimated")
 
 # Provider facts used for rows the package computes (billed rows keep the provider's own).
 PROVIDER_NAMES = {"openai": "OpenAI", "vercel": "Vercel", "neon": "Neon", "upstash": "Upstash"}
-SERVICE_NAMES = {"openai": "OpenAI API", "neon": "Neon Serverless Postgres", "upstash": "Upstash Redis"}
+SERVICE_NAMES = {
+    "openai": "OpenAI API",
+    "neon": "Neon Serverless Postgres",
+    "upstash": "Upstash Redis",
+}
 SERVICE_CATEGORY = {
-    "openai": "AI and Machine Learning", "neon": "Databases", "upstash": "Databases", "vercel": "Web",
+    "openai": "AI and Machine Learning",
+    "neon": "Databases",
+    "upstash": "Databases",
+    "vercel": "Web",
 }
 RESOURCE_TYPES = {"openai": "Project", "neon": "Project", "upstash": "Database"}

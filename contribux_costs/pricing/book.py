@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
 from datetime import date
@@ -100,15 +101,18 @@ class PriceBook(BaseModel):
         """The family of a (dated) OpenAI model id; the longest family wins; None if unknown."""
         best: str | None = None
         for fam in self.families:
-            if model_id == fam or (model_id.startswith(fam) and _DATED.match(model_id[len(fam):])):
+            if model_id == fam or (model_id.startswith(fam) and _DATED.match(model_id[len(fam) :])):
                 best = fam if best is None or len(fam) > len(best) else best
         return best
 
     def lookup(self, sku: str, day: date, plan: str = "*", list_only: bool = False) -> PriceEntry:
         """The entry pricing ``sku`` on ``day`` for ``plan`` (an override wins unless list_only)."""
         found = [
-            e for e in self.entries
-            if e.sku == sku and e.covers(day) and (e.plan == "*" or e.matches_plan(plan))
+            e
+            for e in self.entries
+            if e.sku == sku
+            and e.covers(day)
+            and (e.plan == "*" or e.matches_plan(plan))
             and not (list_only and e.origin == "override")
         ]
         if not found:
@@ -122,12 +126,22 @@ class PriceBook(BaseModel):
         """One row per (entry, accepted unit), money as Decimal, for joins in DuckDB/polars."""
         rows = [
             {
-                "entry_id": e.id, "provider": e.provider, "sku": e.sku, "plan": e.plan,
-                "plan_like": e.plan.replace("*", "%"), "kind": e.kind, "unit_lc": u.lower(),
-                "pricing_unit": e.pricing_unit, "per": e.per, "inv_per": (1 / e.per).quantize(RATE_SCALE),
-                "price": e.price, "rate": e.rate,
-                "included": e.included, "included_scope": e.included_scope,
-                "effective_from": e.effective_from, "effective_to": e.effective_to or date(9999, 1, 1),
+                "entry_id": e.id,
+                "provider": e.provider,
+                "sku": e.sku,
+                "plan": e.plan,
+                "plan_like": e.plan.replace("*", "%"),
+                "kind": e.kind,
+                "unit_lc": u.lower(),
+                "pricing_unit": e.pricing_unit,
+                "per": e.per,
+                "inv_per": (1 / e.per).quantize(RATE_SCALE),
+                "price": e.price,
+                "rate": e.rate,
+                "included": e.included,
+                "included_scope": e.included_scope,
+                "effective_from": e.effective_from,
+                "effective_to": e.effective_to or date(9999, 1, 1),
                 "priority": 1 if e.origin == "override" else 0,
                 "plan_specific": 0 if e.plan == "*" else 1,
             }
@@ -137,14 +151,14 @@ class PriceBook(BaseModel):
         return pl.DataFrame(rows, schema_overrides=_ENTRY_SCHEMA)
 
 
-_ENTRY_SCHEMA = {
+_ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "per": pl.Decimal(38, 12),
     "price": pl.Decimal(38, 12),
     "rate": pl.Decimal(38, 18),
     "inv_per": pl.Decimal(38, 18),
     "included": pl.Decimal(38, 12),
-    "priority": pl.Int32,
-    "plan_specific": pl.Int32,
+    "priority": pl.Int32(),
+    "plan_specific": pl.Int32(),
 }
 
 
@@ -205,7 +219,9 @@ def _entries(data: dict[str, Any], origin: str, where: str) -> list[PriceEntry]:
         try:
             out.append(PriceEntry(**{k: _dec(k, v) for k, v in merged.items()}))
         except (ValidationError, InvalidOperation) as exc:
-            raise PricingError(f"{where}: entry {i + 1} ({raw.get('id', '?')}) is invalid: {exc}") from exc
+            raise PricingError(
+                f"{where}: entry {i + 1} ({raw.get('id', '?')}) is invalid: {exc}"
+            ) from exc
     ids = [e.id for e in out]
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:
@@ -227,7 +243,7 @@ def _check_overlaps(entries: list[PriceEntry]) -> None:
         groups.setdefault((e.origin, e.sku, e.plan, e.kind), []).append(e)
     for (_, sku, plan, _), group in groups.items():
         group.sort(key=lambda e: e.effective_from)
-        for a, b in zip(group, group[1:], strict=False):
+        for a, b in itertools.pairwise(group):
             if a.effective_to is None or a.effective_to > b.effective_from:
                 raise PricingError(
                     f"price entries {a.id} and {b.id} both price {sku!r} (plan {plan!r}) "

@@ -34,7 +34,11 @@ def fixed_fee_lines(priced: pl.DataFrame, book: PriceBook, month: Month) -> pl.D
     if not priced.height:
         return _frame([])
     out = []
-    pairs = priced.select("provider", "resource_id", "resource_name", "plan").unique().sort("resource_id")
+    pairs = (
+        priced.select("provider", "resource_id", "resource_name", "plan")
+        .unique()
+        .sort("resource_id")
+    )
     for r in pairs.iter_rows(named=True):
         plans = {str(r["plan"])}
         for entry in _period_entries(book, r["provider"], "recurring", plans, month.first_day):
@@ -48,37 +52,74 @@ def _period_entries(
 ) -> list[PriceEntry]:
     # The period's price is the one valid on its first day: a fee is not split across a change.
     return [
-        e for e in book.entries
-        if e.provider == provider and e.kind == kind and e.covers(day)
+        e
+        for e in book.entries
+        if e.provider == provider
+        and e.kind == kind
+        and e.covers(day)
         and any(e.matches_plan(p) for p in plans)
-        and not any(o.origin == "override" and o.sku == e.sku and o.plan == e.plan
-                    and o.covers(day) for o in book.entries if o is not e)
+        and not any(
+            o.origin == "override" and o.sku == e.sku and o.plan == e.plan and o.covers(day)
+            for o in book.entries
+            if o is not e
+        )
     ]
 
 
 def _line(
-    entry: PriceEntry, month: Month, resource: tuple[str | None, str | None] | None,
-    amount: Decimal, what: str,
+    entry: PriceEntry,
+    month: Month,
+    resource: tuple[str | None, str | None] | None,
+    amount: Decimal,
+    what: str,
 ) -> dict[str, object]:
     window = month.window
     return {
-        "provider": entry.provider, "endpoint": "pricebook", "service": entry.sku.split("/", 1)[1],
+        "provider": entry.provider,
+        "endpoint": "pricebook",
+        "service": entry.sku.split("/", 1)[1],
         "resource_id": resource[0] if resource else None,
         "resource_name": resource[1] if resource else None,
-        "metric": what, "unit": entry.pricing_unit, "period_start": window.start,
-        "period_end": window.end, "billing_date": month.first_day, "sku": entry.sku,
-        "plan": entry.plan, "entry_id": entry.id, "list_entry_id": entry.id,
-        "pricing_unit": entry.pricing_unit, "qty": Decimal(1), "billable": Decimal(1),
-        "allowance_used": Decimal(0), "pricing_qty": Decimal(1), "unit_price": amount,
-        "list_unit_price": amount, "cost": amount, "list_cost": amount,
-        "charge_category": "Purchase", "charge_frequency": "Recurring",
+        "metric": what,
+        "unit": entry.pricing_unit,
+        "period_start": window.start,
+        "period_end": window.end,
+        "billing_date": month.first_day,
+        "sku": entry.sku,
+        "plan": entry.plan,
+        "entry_id": entry.id,
+        "list_entry_id": entry.id,
+        "pricing_unit": entry.pricing_unit,
+        "qty": Decimal(1),
+        "billable": Decimal(1),
+        "allowance_used": Decimal(0),
+        "pricing_qty": Decimal(1),
+        "unit_price": amount,
+        "list_unit_price": amount,
+        "cost": amount,
+        "list_cost": amount,
+        "charge_category": "Purchase",
+        "charge_frequency": "Recurring",
     }
 
 
 def _frame(rows: list[dict[str, object]]) -> pl.DataFrame:
-    money = ["qty", "billable", "allowance_used", "pricing_qty", "unit_price", "list_unit_price",
-             "cost", "list_cost"]
-    schema = {c: MONEY for c in money}
-    schema.update({"period_start": pl.Datetime("us", "UTC"), "period_end": pl.Datetime("us", "UTC"),
-                   "billing_date": pl.Date})
+    money = [
+        "qty",
+        "billable",
+        "allowance_used",
+        "pricing_qty",
+        "unit_price",
+        "list_unit_price",
+        "cost",
+        "list_cost",
+    ]
+    schema: dict[str, pl.DataType] = {c: MONEY for c in money}
+    schema.update(
+        {
+            "period_start": pl.Datetime("us", "UTC"),
+            "period_end": pl.Datetime("us", "UTC"),
+            "billing_date": pl.Date(),
+        }
+    )
     return pl.DataFrame(rows, schema_overrides=schema) if rows else pl.DataFrame()

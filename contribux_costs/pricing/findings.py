@@ -48,27 +48,43 @@ def unpriced_findings(
         )
         for r in grouped.iter_rows(named=True):
             plan = f", plan {r['plan']!r}" if r["plan"] else ""
-            out.append(DataQualityFinding(
-                kind="unknown_price", provider=r["provider"], month=str(month),
-                subject=str(r["resource_name"] if r["sku"].startswith("openai/?") else r["sku"]),
-                metric=r["metric"], unit=r["unit"], volume=r["volume"], rows=r["rows"],
-                detail=f"no price-book entry for {r['sku']}{plan} in unit {r['unit']!r}: "
-                "add one (or an override) so this volume is priced",
-            ))
+            out.append(
+                DataQualityFinding(
+                    kind="unknown_price",
+                    provider=r["provider"],
+                    month=str(month),
+                    subject=str(
+                        r["resource_name"] if r["sku"].startswith("openai/?") else r["sku"]
+                    ),
+                    metric=r["metric"],
+                    unit=r["unit"],
+                    volume=r["volume"],
+                    rows=r["rows"],
+                    detail=f"no price-book entry for {r['sku']}{plan} in unit {r['unit']!r}: "
+                    "add one (or an override) so this volume is priced",
+                )
+            )
     for r in unmetered.iter_rows(named=True):
         if r["metric"] in ignore.get(r["provider"], ()):
             continue
-        out.append(DataQualityFinding(
-            kind="unmetered_metric", provider=r["provider"], month=str(month),
-            subject=str(r["resource_name"] or r["service"]), metric=r["metric"], unit=r["unit"],
-            volume=float(r["volume"]), rows=r["rows"],
-            detail=f"{r['provider']} metric {r['metric']!r} has volume but no meter prices it",
-        ))
+        out.append(
+            DataQualityFinding(
+                kind="unmetered_metric",
+                provider=r["provider"],
+                month=str(month),
+                subject=str(r["resource_name"] or r["service"]),
+                metric=r["metric"],
+                unit=r["unit"],
+                volume=float(r["volume"]),
+                rows=r["rows"],
+                detail=f"{r['provider']} metric {r['metric']!r} has volume but no meter prices it",
+            )
+        )
     return out
 
 
 def findings_frame(findings: list[DataQualityFinding]) -> pl.DataFrame:
     """Findings as a frame (for reports and the store)."""
-    schema = {name: pl.String for name in DataQualityFinding.model_fields}
-    schema.update({"volume": pl.Float64, "rows": pl.Int64})
+    schema: dict[str, pl.DataType] = {n: pl.String() for n in DataQualityFinding.model_fields}
+    schema.update({"volume": pl.Float64(), "rows": pl.Int64()})
     return pl.DataFrame([f.model_dump() for f in findings], schema=schema)

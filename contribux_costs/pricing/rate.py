@@ -42,13 +42,21 @@ def price_usage(
         "_pb_meters": _meters_frame(book),
         "_pb_plans": _plans_frame(book),
         "_pb_families": _families_frame(store, book, month),
-        "_pb_providers": pl.DataFrame({"provider": list(providers)}, schema={"provider": pl.String}),
+        "_pb_providers": pl.DataFrame(
+            {"provider": list(providers)}, schema={"provider": pl.String}
+        ),
     }
-    params = {"first": month.first_day, "next": month.next.first_day, "days": month.days,
-              "batch": book.batch_factor}
+    params = {
+        "first": month.first_day,
+        "next": month.next.first_day,
+        "days": month.days,
+        "batch": book.batch_factor,
+    }
     with registered(store, frames):
         lines = store.query(_PRICED_SQL, params)
-        unmetered = store.query(_UNMETERED_SQL, {"first": month.first_day, "next": month.next.first_day})
+        unmetered = store.query(
+            _UNMETERED_SQL, {"first": month.first_day, "next": month.next.first_day}
+        )
     priced = lines.filter(pl.col("entry_id").is_not_null())
     findings = unpriced_findings(
         lines.filter(pl.col("entry_id").is_null()), unmetered, month, book.ignore
@@ -59,11 +67,19 @@ def price_usage(
 
 def _meters_frame(book: PriceBook) -> pl.DataFrame:
     rows = [m.model_dump() for m in book.meters]
-    return pl.DataFrame(rows, schema={
-        "provider": pl.String, "service": pl.String, "metric": pl.String, "sku": pl.String,
-        "component": pl.String, "gauge": pl.Boolean, "unit": pl.String,
-        "sku_from_service": pl.Boolean,
-    })
+    return pl.DataFrame(
+        rows,
+        schema={
+            "provider": pl.String,
+            "service": pl.String,
+            "metric": pl.String,
+            "sku": pl.String,
+            "component": pl.String,
+            "gauge": pl.Boolean,
+            "unit": pl.String,
+            "sku_from_service": pl.Boolean,
+        },
+    )
 
 
 def _plans_frame(book: PriceBook) -> pl.DataFrame:
@@ -72,8 +88,10 @@ def _plans_frame(book: PriceBook) -> pl.DataFrame:
         for p, rule in book.plans.items()
         for raw, plan in [*rule.aliases.items(), ("", "")]
     ]
-    return pl.DataFrame(rows, schema={"provider": pl.String, "field": pl.String,
-                                      "raw": pl.String, "plan": pl.String})
+    return pl.DataFrame(
+        rows,
+        schema={"provider": pl.String, "field": pl.String, "raw": pl.String, "plan": pl.String},
+    )
 
 
 def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame:
