@@ -30,7 +30,7 @@ def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.runner import collect
     from contribux_costs.store import open_store
 
-    window = Month.parse(args.month).window if args.month else _trailing(settings)
+    window = Month.parse(args.month).window if args.month is not None else _trailing(settings)
     with open_store(_db(args, settings)) as store:
         report = collect(settings, store, window, only=args.provider or None, progress=_progress())
     print("\n".join(report.summary_lines()))

@@ -30,8 +30,8 @@ class Month:
         raw = "" if text is None else str(text).strip()
         m = _MONTH_RE.match(raw)
         if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 2000:
-            shown = raw if raw else "(empty)"
-            raise ConfigError(f"invalid month {shown!r}: expected YYYY-MM, e.g. 2025-01")
+            shown = repr(raw) + ("" if raw else " (empty)")
+            raise ConfigError(f"invalid month {shown}: expected YYYY-MM, e.g. 2025-01")
         return cls(int(m.group(1)), int(m.group(2)))
 
     @classmethod

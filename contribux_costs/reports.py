@@ -102,8 +102,9 @@ def _render_one(notebook: Path, staging: Path, month: Month, db_path: Path) -> P
         )
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, month)
+        number, first_line = _source_cell(executed, exc.cell_index)
         raise ReportError(
-            f"{notebook.name} failed in cell {exc.cell_index} (execution {exc.exec_count}): "
+            f"{notebook.name} failed in cell {number} (counting from 1) `{first_line}`: "
             f"{exc.ename}: {exc.evalue}. Executed notebook kept at {kept}"
         ) from None
     html = staging / f"{notebook.stem}.html"
@@ -126,6 +127,24 @@ def to_html(executed: Path) -> str:
     )
     body, _ = exporter.from_notebook_node(nbformat.read(str(executed), as_version=4))
     return str(body)
+
+
+def _source_cell(executed: Path, index: int) -> tuple[int, str]:
+    """The failing cell's 1-based number in the source notebook (papermill injects a parameters
+    cell, which shifts indices) and its first line."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(str(executed), as_version=4).cells
+    except (OSError, ValueError):
+        return index + 1, ""
+    # papermill also adds error banner cells to its output; its index counts without them.
+    cells = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    injected = sum(
+        1 for c in cells[:index] if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    first = cells[index].source.strip().splitlines()[0] if 0 <= index < len(cells) else ""
+    return index - injected + 1, first[:80]
 
 
 def _keep_failed(executed: Path, month: Month) -> Path:

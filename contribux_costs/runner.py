@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from contribux_costs import collectors
 from contribux_costs.collectors.base import CollectContext, Task
@@ -68,6 +68,8 @@ def collect(
     """Collect ``window`` from every configured source (or the demo) into ``store``."""
     ws = workspace or resolve(settings, only)
     check_workspace_mode(store, ws.demo)
+    if ws.clock is not None and ws.clock.fixed is None:
+        ws.clock.set(demo_now(window))
     clients = HttpClients(settings, ws.transport, policy)
     run_id = uuid.uuid4().hex[:12]
     report = CollectReport(run_id, window, ws.demo, {s: SourceResult(s) for s in ws.sources})
@@ -159,6 +161,17 @@ def _run_task(
         return
     result.windows_ok += 1
     result.rows += sw.rows
+
+
+def demo_now(window: Window, now: datetime | None = None) -> datetime:
+    """The demo's clock: a collection run shortly after the window ends (or now, if sooner).
+
+    The demo serves any month, so it simulates a timely collection: providers' lookback limits
+    (Neon keeps 1 year) and "the Costs API fills a day after it ends" then behave as they would
+    have for a team collecting that month on schedule.
+    """
+    real = now or datetime.now(UTC)
+    return min(real, window.end + timedelta(hours=6))
 
 
 def check_workspace_mode(store: Store, demo: bool) -> None:

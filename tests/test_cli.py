@@ -1,0 +1,91 @@
+"""The CLI and the Makefile contract: one-line errors, demo collection, `make report` twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from contribux_costs.cli import main
+from tests.report_helpers import REPO
+
+
+def test_bad_month_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("2025-13", "25-01", "2025-1", ""):
+        assert main(["collect", "--month", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and repr(bad) in err[0]
+    assert not Path("data").exists()  # nothing written
+
+
+def test_bad_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HTTP_TIMEOUT_S", "-3")
+    assert main(["report", "--month", "2025-01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "HTTP_TIMEOUT_S" in err[0]
+
+
+def test_unconfigured_provider_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["collect", "--month", "2025-01", "--provider", "nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_report_without_data_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--month", "2025-01", "--db", str(tmp_path / "none.duckdb")]) == 2
+    assert "contribux-costs collect --month 2025-01" in capsys.readouterr().err
+
+
+def _make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=REPO, env=full_env,
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
+def test_make_rejects_bad_month_before_doing_anything(tmp_path: Path) -> None:
+    db = tmp_path / "x.duckdb"
+    for bad in ("2025-13", "25-01", "2025-1", ""):
+        res = _make("report", f"MONTH={bad}", f"DB={db}", f"REPORTS_DIR={tmp_path / 'r'}")
+        assert res.returncode != 0
+        lines = (res.stdout + res.stderr).strip().splitlines()
+        assert len(lines) == 1 and f"'{bad}'" in lines[0]
+    assert not db.exists() and not (tmp_path / "r").exists()
+
+
+def _fingerprint(db: Path) -> dict[str, tuple[object, ...]]:
+    """Row count and the sum of every numeric column, per table (the ledger is a run log: skip)."""
+    con = duckdb.connect(str(db), read_only=True)
+    out: dict[str, tuple[object, ...]] = {}
+    try:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        for t in tables:
+            if t in ("ingest_ledger", "schema_migrations"):
+                continue
+            cols = con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND "
+                "(data_type LIKE 'DECIMAL%' OR data_type IN ('DOUBLE','BIGINT','INTEGER','HUGEINT'))",
+                [t],
+            ).fetchall()
+            exprs = ", ".join(["count(*)"] + [f'sum("{c[0]}")' for c in cols])
+            out[t] = tuple(con.execute(f"SELECT {exprs} FROM {t}").fetchall()[0])
+    finally:
+        con.close()
+    return out
+
+
+@pytest.mark.slow
+def test_make_report_twice_is_identical(tmp_path: Path) -> None:
+    db, reports = tmp_path / "c.duckdb", tmp_path / "reports"
+    args = ("report", "MONTH=2025-01", f"DB={db}", f"REPORTS_DIR={reports}")
+    first = _make(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (reports / "2025-01" / "report.html").exists()
+    once = _fingerprint(db)
+    second = _make(*args)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert _fingerprint(db) == once
+    assert once["usage"][0] > 0 and once["charges"][0] > 0

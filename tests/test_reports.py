@@ -1,0 +1,104 @@
+"""Rendering: offline HTML, atomic publish, named failing cell, index, browser check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from contribux_costs.errors import ReportError
+from contribux_costs.periods import Month
+from contribux_costs.reports import render_month
+from tests.report_helpers import CHROMIUM, EXTERNAL_LOAD, REPO, demo_db, open_offline
+
+JAN = Month.parse("2025-01")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("render")
+    db = demo_db(base / "demo.duckdb")
+    render_month(JAN, db, base / "reports")
+    return db, base / "reports"
+
+
+def test_report_is_self_contained_and_labelled(rendered: tuple[Path, Path]) -> None:
+    _, reports = rendered
+    html = (reports / "2025-01" / "report.html").read_text(encoding="utf-8")
+    assert EXTERNAL_LOAD.search(html) is None
+    # (plotly.js itself contains a topojson CDN default, used only by geo maps: not a load)
+    assert "require.min.js" not in html and "mathjax" not in html.lower().split("<body")[0]
+    assert html.count("DEMO DATA") >= 1
+    assert "2025-01" in html
+    assert (reports / "2025-01" / "report.html").stat().st_size < 6_000_000
+    # plotly.js inlined exactly once
+    assert html.count("plotly.js v") <= 2 and html.count("Plotly.newPlot") >= 1
+
+
+def test_index_lists_month_with_total(rendered: tuple[Path, Path]) -> None:
+    _, reports = rendered
+    facts = json.loads((reports / "2025-01" / "summary.json").read_text())
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert facts["demo"] is True and facts["partial"] is False
+    assert float(facts["total_usd"]) > 0
+    assert f"${float(facts['total_usd']):,.2f}" in index
+    assert 'href="2025-01/report.html"' in index
+
+
+def _failing_notebooks(tmp: Path) -> Path:
+    nb_dir = tmp / "nbs"
+    nb_dir.mkdir()
+    nb = nbformat.read(str(REPO / "notebooks" / "report.ipynb"), as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('boom in the third cell')"))
+    nbformat.write(nb, str(nb_dir / "report.ipynb"))
+    return nb_dir
+
+
+def test_failing_notebook_names_cell_and_keeps_previous_report(
+    rendered: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, reports = rendered
+    out = tmp_path / "reports"
+    shutil.copytree(reports, out)
+    before = (out / "2025-01" / "report.html").read_bytes()
+    with pytest.raises(ReportError) as err:
+        render_month(JAN, db, out, notebook_dir=_failing_notebooks(tmp_path))
+    message = str(err.value)
+    assert "cell 3 " in message and "RuntimeError" in message and "boom" in message
+    assert "raise RuntimeError" in message  # the cell's first line, to find it
+    assert (out / "2025-01" / "report.html").read_bytes() == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_rerender_replaces_month_atomically(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+    db, reports = rendered
+    out = tmp_path / "reports"
+    shutil.copytree(reports, out)
+    (out / "2025-01" / "stale.html").write_text("old")
+    render_month(JAN, db, out)
+    assert not (out / "2025-01" / "stale.html").exists()
+    assert (out / "2025-01" / "report.html").exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_month_without_data_is_a_clear_error(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = rendered
+    with pytest.raises(ReportError, match=r"no collected data for 2023-05.*collect --month 2023-05"):
+        render_month(Month.parse("2023-05"), db, tmp_path / "r")
+    assert not (tmp_path / "r" / "2023-05").exists()
+
+
+@pytest.mark.browser
+def test_report_draws_offline_in_chromium(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+    assert CHROMIUM.exists(), "Debian chromium is required (.ci/run installs it)"
+    _, reports = rendered
+    shot = tmp_path / "report.png"
+    check = open_offline(reports / "2025-01" / "report.html", shot)
+    assert check.plots >= 1
+    assert check.plots_with_traces == check.plots
+    assert check.outside_requests == []
+    assert check.console_errors == []
+    assert shot.stat().st_size > 10_000
