@@ -30,9 +30,9 @@ def test_parse_valid(text: str, expected: Month) -> None:
         ("2025-01-01", "'2025-01-01'"),
         ("1999-12", "'1999-12'"),
         ("２０２５-01", "'２０２５-01'"),  # full-width digits are not YYYY-MM
-        ("", "'(empty)'"),
-        ("   ", "'(empty)'"),
-        (None, "'(empty)'"),
+        ("", "'' (empty)"),
+        ("   ", "'' (empty)"),
+        (None, "'' (empty)"),
     ],
 )
 def test_parse_invalid_names_the_value(text: str | None, shown: str) -> None:
