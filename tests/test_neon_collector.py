@@ -368,7 +368,12 @@ def test_a_window_older_than_a_year_fails_before_any_request() -> None:
 @pytest.mark.parametrize(
     ("status", "message", "expected"),
     [
-        (406, "the requested range is outside the boundaries", "lookback for daily granularity"),
+        (
+            406,
+            "the requested range is outside the boundaries",
+            "2026-01-01T00:00:00Z..2026-01-04T00:00:00Z is outside Neon's consumption lookback "
+            "for daily granularity",
+        ),
         (403, "This endpoint is not available for your plan", "not the Free plan"),
         (404, "account is not a member of the organization", "not a member of organization " + ORG),
     ],

@@ -74,16 +74,16 @@ CONVERSIONS: dict[str, tuple[str, str, str, float]] = {
 METRICS = tuple(CONVERSIONS)
 HINTS = {
     406: (
-        "the window is outside Neon's consumption lookback for {granularity} granularity "
+        "{from}..{to} is outside Neon's consumption lookback for {granularity} granularity "
         "(hourly: last 168 h, daily: last 60 days, monthly: last year). Collect a more recent "
         "month; Neon keeps only 1 year of consumption history."
     ),
     403: (
-        "the plan of organization {org} is not eligible for the consumption history API: it "
+        "the plan of organization {org_id} is not eligible for the consumption history API: it "
         "serves Launch, Scale, Agent and Enterprise plans, not the Free plan."
     ),
     404: (
-        "the API key is not a member of organization {org}: check NEON_ORG_ID (or unset it to "
+        "the API key is not a member of organization {org_id}: check NEON_ORG_ID (or unset it to "
         "discover the organization from /users/me/organizations)."
     ),
 }
@@ -195,7 +195,7 @@ class NeonCollector:
         try:
             pages = walk(ctx, CONSUMPTION, params, "projects")
         except CollectError as exc:
-            raise neon_error(exc, g, org) from None
+            raise neon_error(exc, params) from None
         projects = unique_projects([p for page in pages for p in page.items])
         frame = usage_frame(projects, self.project_names(ctx, org), g, window)
         raw = [RawPage(p.params, p.fetched_at, p.body) for p in pages]
@@ -252,13 +252,14 @@ def walk(ctx: CollectContext, path: str, params: dict[str, object], key: str) ->
     return pages
 
 
-def neon_error(exc: CollectError, granularity: str, org: str) -> CollectError:
+def neon_error(exc: CollectError, params: dict[str, object]) -> CollectError:
     """The retry policy's error, made specific to Neon's consumption API for 403/404/406."""
     hint = HINTS.get(exc.status or 0)
     if hint is None:
         return exc
-    detail = str(exc).split(": ", 1)[-1]
-    msg = hint.format(granularity=granularity, org=org) + f" ({detail})"
+    # Keep Neon's own words (the body), not the generic hint the retry policy put first.
+    detail = str(exc).split(": ", 1)[-1].split("Response: ", 1)[-1]
+    msg = hint.format(**params) + f" Neon said: {detail}"
     return CollectError(PROVIDER, exc.endpoint, msg, exc.status)
 
 
@@ -320,10 +321,11 @@ def usage_frame(
                 start = _stamp(bucket, "timeframe_start", stamps)
                 end = _stamp(bucket, "timeframe_end", stamps)
                 for m in _objects(bucket, "metrics"):
+                    name, raw_value = _metric(m)
                     cols["resource_id"].append(project["project_id"])
                     cols["plan"].append(None if plan is None else str(plan))
-                    cols["source_metric"].append(_metric_name(m))
-                    cols["raw_value"].append(_value(m))
+                    cols["source_metric"].append(name)
+                    cols["raw_value"].append(raw_value)
                     cols["period_start"].append(start)
                     cols["period_end"].append(end)
     raw = pl.DataFrame(cols, schema=_RAW_SCHEMA).filter(
@@ -390,18 +392,13 @@ def _stamp(bucket: dict[str, Any], key: str, cache: dict[str, datetime]) -> date
     return cache[text]
 
 
-def _metric_name(m: dict[str, Any]) -> str:
-    name = m.get("metric_name")
+def _metric(m: dict[str, Any]) -> tuple[str, float]:
+    name, value = m.get("metric_name"), m.get("value")
     if not isinstance(name, str) or not name:
         raise SchemaError(PROVIDER, CONSUMPTION, "a metric has no 'metric_name'")
-    return name
-
-
-def _value(m: dict[str, Any]) -> float:
-    value = m.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SchemaError(PROVIDER, CONSUMPTION, f"metric value {value!r} is not a number")
-    return float(value)
+        raise SchemaError(PROVIDER, CONSUMPTION, f"{name} value {value!r} is not a number")
+    return name, float(value)
 
 
 def make_collector(settings: object) -> NeonCollector:
