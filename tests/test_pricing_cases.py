@@ -1,0 +1,292 @@
+"""Hand-worked pricing cases, one per provider rule; the arithmetic is written out beside each."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from pricing_support import money, usage, write
+
+from contribux_costs.collectors.openai import usage_frame as openai_usage_frame
+from contribux_costs.periods import Month
+from contribux_costs.pricing import DataQualityFinding, load_pricebook, price_usage
+from contribux_costs.store import Store, open_store
+
+SEP = Month.parse("2025-09")
+D1 = date(2025, 9, 1)
+
+
+@pytest.fixture
+def store() -> Store:
+    return open_store(":memory:")
+
+
+def priced(
+    store: Store, provider: str, month: Month = SEP, book_path: Path | None = None
+) -> tuple[pl.DataFrame, list[DataQualityFinding]]:
+    return price_usage(store, load_pricebook(book_path), month, [provider])
+
+
+def total(lines: pl.DataFrame, col: str = "cost") -> Decimal:
+    return money(lines[col].sum())
+
+
+# -- Neon ------------------------------------------------------------------------------------
+LAUNCH = {"plan": "launch"}
+
+
+def test_neon_compute_500k_cu_seconds_on_launch(store: Store) -> None:
+    # 500,000 CU-seconds / 3600 = 138.888889 CU-hours; × $0.14 = $19.444… → $19.44.
+    write(store, "usage", [usage("neon", "cu_hours", "CU-hours", D1, 500_000 / 3600, dims=LAUNCH)])
+    lines, findings = priced(store, "neon")
+    compute = lines.filter(pl.col("sku") == "neon/compute")
+    assert total(compute) == Decimal("19.44")
+    assert compute["entry_id"].to_list() == ["neon.compute.launch.2025-08-13"]
+    assert findings == []
+    # $19.44 is above the Launch plan's $5 monthly minimum: no shortfall line.
+    assert lines.filter(pl.col("charge_category") == "Purchase").height == 0
+
+
+def test_neon_root_branch_byte_hours_to_gb_months(store: Store) -> None:
+    # 10 GB (decimal) held for a whole 744-hour Neon month: 10e9 B × 744 h = 7.44e12 byte-hours.
+    # GB-months = 7.44e12 / 744 / 1e9 = 10 GB-months; × $0.35 = $3.50.
+    byte_hours = 10e9 * 744
+    gb_months = byte_hours / 744 / 1e9
+    write(store, "usage", [
+        usage("neon", "root_branch_gb_months", "GB-months", D1, gb_months, service="storage",
+              dims=LAUNCH),
+        # and $15 of compute so the monthly minimum does not add a line
+        usage("neon", "cu_hours", "CU-hours", D1, 15 / 0.14, dims=LAUNCH),
+    ])
+    lines, _ = priced(store, "neon")
+    assert total(lines.filter(pl.col("sku") == "neon/storage")) == Decimal("3.50")
+
+
+def test_neon_transfer_allowance_is_org_wide_and_time_ordered(store: Store) -> None:
+    # 100 GB/month included across the organization: project a uses 60 GB on the 1st, project b
+    # 70 GB on the 2nd. Cumulative 60 (free) then 130: 30 GB billable on the 2nd × $0.10 = $3.00.
+    write(store, "usage", [
+        usage("neon", "public_transfer_gb", "GB", D1, 60, resource_id="a", dims=LAUNCH),
+        usage("neon", "public_transfer_gb", "GB", D1 + timedelta(days=1), 70, resource_id="b",
+              dims=LAUNCH),
+    ])
+    lines, _ = priced(store, "neon")
+    xfer = lines.filter(pl.col("sku") == "neon/public-transfer").sort("billing_date")
+    assert [money(v) for v in xfer["cost"]] == [Decimal("0.00"), Decimal("3.00")]
+    assert [float(v) for v in xfer["allowance_used"]] == [60.0, 40.0]
+
+
+def test_neon_extra_branches_beyond_included_per_project(store: Store) -> None:
+    # Launch includes 10 branch-months per project: project a 12 → 2 × $1.50 = $3.00; b 8 → $0.
+    write(store, "usage", [
+        usage("neon", "extra_branch_months", "branch-months", D1, 12, resource_id="a", dims=LAUNCH),
+        usage("neon", "extra_branch_months", "branch-months", D1, 8, resource_id="b", dims=LAUNCH),
+    ])
+    lines, _ = priced(store, "neon")
+    branches = lines.filter(pl.col("sku") == "neon/extra-branches").sort("resource_id")
+    assert [money(v) for v in branches["cost"]] == [Decimal("3.00"), Decimal("0.00")]
+
+
+def test_neon_launch_monthly_minimum_is_its_own_line(store: Store) -> None:
+    # 10 CU-hours × $0.14 = $1.40 < $5.00 minimum → a $3.60 shortfall line, once for the month.
+    write(store, "usage", [
+        usage("neon", "cu_hours", "CU-hours", D1 + timedelta(days=i), 5, dims=LAUNCH)
+        for i in range(2)
+    ])
+    lines, _ = priced(store, "neon")
+    minimum = lines.filter(pl.col("charge_category") == "Purchase")
+    assert minimum.height == 1
+    assert money(minimum["cost"][0]) == Decimal("3.60")
+    assert minimum["entry_id"][0] == "neon.minimum.launch.2025-08-13"
+    assert total(lines) == Decimal("5.00")
+
+
+def test_neon_scale_plan_has_no_minimum(store: Store) -> None:
+    # 10 CU-hours × $0.26 (Scale) = $2.60, no minimum line.
+    write(store, "usage", [usage("neon", "cu_hours", "CU-hours", D1, 10, dims={"plan": "scale"})])
+    lines, _ = priced(store, "neon")
+    assert total(lines) == Decimal("2.60")
+    assert lines.filter(pl.col("charge_category") == "Purchase").height == 0
+
+
+def test_neon_2026_price_and_no_minimum(store: Store) -> None:
+    # From 2026-01-01 (assumed date): 10 CU-hours × $0.106 = $1.06 and no Launch minimum.
+    jan = Month.parse("2026-01")
+    write(store, "usage", [usage("neon", "cu_hours", "CU-hours", jan.first_day, 10, dims=LAUNCH)])
+    lines, _ = priced(store, "neon", jan)
+    assert total(lines) == Decimal("1.06")
+    assert lines["entry_id"].to_list() == ["neon.compute.launch.2026"]
+
+
+def test_price_change_mid_month_prices_each_day_at_its_own_price(
+    store: Store, tmp_path: Path
+) -> None:
+    # Negotiated Launch compute: $0.12 until 2025-09-15, $0.10 from 2025-09-16 (override file).
+    # 100 CU-hours on the 15th: 100 × 0.12 = $12.00; 100 on the 16th: 100 × 0.10 = $10.00.
+    # ListCost keeps the shipped list price for both days: 200 × 0.14 = $28.00.
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[[entries]]\nid = "deal.v1"\nsku = "neon/compute"\nplan = "launch"\nunit = "CU-hours"\n'
+        'pricing_unit = "CU-hour"\nprice = "0.12"\neffective_from = 2025-09-01\n'
+        "effective_to = 2025-09-16\n"
+        '[[entries]]\nid = "deal.v2"\nsku = "neon/compute"\nplan = "launch"\nunit = "CU-hours"\n'
+        'pricing_unit = "CU-hour"\nprice = "0.10"\neffective_from = 2025-09-16\n'
+    )
+    write(store, "usage", [
+        usage("neon", "cu_hours", "CU-hours", date(2025, 9, 15), 100, dims=LAUNCH),
+        usage("neon", "cu_hours", "CU-hours", date(2025, 9, 16), 100, dims=LAUNCH),
+    ])
+    lines, _ = priced(store, "neon", book_path=path)
+    lines = lines.sort("billing_date")
+    assert [money(v) for v in lines["cost"]] == [Decimal("12.00"), Decimal("10.00")]
+    assert lines["entry_id"].to_list() == ["deal.v1", "deal.v2"]
+    assert total(lines, "list_cost") == Decimal("28.00")
+
+
+def test_neon_unknown_plan_is_a_finding_not_zero(store: Store) -> None:
+    write(store, "usage", [usage("neon", "cu_hours", "CU-hours", D1, 42, dims={"plan": "agent"})])
+    lines, findings = priced(store, "neon")
+    assert lines.height == 0
+    assert len(findings) == 1
+    f = findings[0]
+    assert (f.kind, f.subject, f.volume, f.rows) == ("unknown_price", "neon/compute", 42.0, 1)
+    assert "plan 'agent'" in f.detail
+
+
+# -- Upstash ---------------------------------------------------------------------------------
+PAYG = {"database_type": "Pay as You Go", "region": "us-east-1"}
+
+
+def test_upstash_commands_past_the_free_tier(store: Store) -> None:
+    # 200K commands a day for 5 days = 1M; the first 500K of the month are free:
+    # day 1: 200K free; day 2: 200K free (400K); day 3: 100K free + 100K billed; days 4–5: 200K.
+    # Billed 500K = 5 × 100K × $0.20 = $1.00; day 3 alone: 1 × $0.20.
+    write(store, "usage", [
+        usage("upstash", "commands", "commands", D1 + timedelta(days=i), 200_000, dims=PAYG)
+        for i in range(5)
+    ])
+    lines, _ = priced(store, "upstash")
+    lines = lines.sort("billing_date")
+    assert [money(v) for v in lines["cost"]] == [Decimal(x) for x in
+                                                 ("0", "0", "0.20", "0.40", "0.40")]
+    assert total(lines) == Decimal("1.00")
+    assert float(lines["pricing_qty"].sum()) == 5.0  # 5 pricing units of 100K commands
+
+
+def test_upstash_free_tier_is_per_database(store: Store) -> None:
+    # Two databases with 400K each: both inside their own 500K → $0.
+    write(store, "usage", [
+        usage("upstash", "commands", "commands", D1, 400_000, resource_id=db, dims=PAYG)
+        for db in ("db1", "db2")
+    ])
+    lines, _ = priced(store, "upstash")
+    assert total(lines) == Decimal("0.00")
+
+
+def test_upstash_storage_gauge_and_bandwidth(store: Store) -> None:
+    # Storage: a 3 GB gauge every day of September (30 days) = 30 × 3/30 = 3 GB-months;
+    # first 1 GB free → 2 × $0.25 = $0.50. Bandwidth: 250 GB, 200 free → 50 × $0.03 = $1.50.
+    rows = [usage("upstash", "storage_gb", "GB", d, 3, dims=PAYG) for d in SEP.dates()]
+    rows.append(usage("upstash", "bandwidth_gb", "GB", D1, 250, dims=PAYG))
+    write(store, "usage", rows)
+    lines, findings = priced(store, "upstash")
+    assert total(lines.filter(pl.col("sku") == "upstash/storage")) == Decimal("0.50")
+    assert total(lines.filter(pl.col("sku") == "upstash/bandwidth")) == Decimal("1.50")
+    assert set(lines.filter(pl.col("sku") == "upstash/storage")["unit"]) == {"GB-months"}
+    assert findings == []
+
+
+def test_upstash_fixed_plan_bills_its_fee_not_commands(store: Store) -> None:
+    # A Fixed 1 GB database: $20 for the month whatever the commands; commands priced at $0.
+    fixed = {"database_type": "Fixed 1GB", "region": "eu-west-1"}
+    write(store, "usage", [usage("upstash", "commands", "commands", D1, 9_000_000, dims=fixed)])
+    lines, _ = priced(store, "upstash")
+    fee = lines.filter(pl.col("charge_category") == "Purchase")
+    assert fee["entry_id"].to_list() == ["upstash.plan.fixed-1gb.2025"]
+    assert total(lines) == Decimal("20.00")
+
+
+def test_upstash_ignored_and_unmetered_metrics(store: Store) -> None:
+    # hits/read_requests are volumes without a price (ignored); a new metric becomes a finding.
+    write(store, "usage", [
+        usage("upstash", "hits", "keys", D1, 1000, dims=PAYG),
+        usage("upstash", "read_requests", "commands", D1, 1000, dims=PAYG),
+        usage("upstash", "vector_queries", "queries", D1, 77, dims=PAYG),
+    ])
+    _, findings = priced(store, "upstash")
+    assert [(f.kind, f.metric, f.volume) for f in findings] == [
+        ("unmetered_metric", "vector_queries", 77.0)
+    ]
+
+
+# -- Vercel ----------------------------------------------------------------------------------
+def test_vercel_edge_request_allowance_consumed_mid_month(store: Store) -> None:
+    # 10M Edge Requests included per month, team-wide. 4M a day: days 1–2 free (8M), day 3 uses
+    # the last 2M and bills 2M, day 4 bills 4M. Billed 6M × $2.00 per 1M = $12.00; day 3 = $4.00.
+    write(store, "usage", [
+        usage("vercel", "consumed_quantity", "Requests", D1 + timedelta(days=i), 4_000_000,
+              service="Edge Requests", resource_id="prj_1")
+        for i in range(4)
+    ])
+    lines, _ = priced(store, "vercel")
+    lines = lines.sort("billing_date")
+    assert [money(v) for v in lines["list_cost"]] == [Decimal(x) for x in
+                                                      ("0", "0", "4.00", "8.00")]
+    assert lines["entry_id"][0] == "vercel.edge-requests.pro.2025"
+
+
+# -- OpenAI ----------------------------------------------------------------------------------
+def _completion(**fields: object) -> dict[str, object]:
+    base = {"object": "organization.usage.completions.result", "num_model_requests": 100,
+            "project_id": "proj_1", "model": "gpt-4o-2024-08-06", "user_id": None,
+            "api_key_id": None, "batch": None, "_start": 1756684800, "_end": 1756771200}
+    return {**base, **fields}
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        # 2025 shape: input_tokens includes the cached ones; uncached = 1,000,000 − 400,000.
+        _completion(input_tokens=1_000_000, input_cached_tokens=400_000, output_tokens=100_000),
+        # 2026 shape: input_uncached_tokens is given and wins over the difference.
+        _completion(input_tokens=1_000_000, input_cached_tokens=400_000,
+                    input_uncached_tokens=600_000, output_tokens=100_000),
+    ],
+    ids=["2025-fields", "2026-fields"],
+)
+def test_openai_cached_and_uncached_input(store: Store, result: dict[str, object]) -> None:
+    # gpt-4o: 600,000 uncached × $2.50/1M = $1.50; 400,000 cached × $1.25/1M = $0.50;
+    # 100,000 output × $10.00/1M = $1.00; total $3.00 (input_tokens itself is not priced).
+    write(store, "usage", openai_usage_frame([result], "completions", "usage/completions", "1d"))
+    lines, findings = priced(store, "openai")
+    by = {r["component"]: money(r["cost"]) for r in lines.iter_rows(named=True)}
+    assert by == {"input": Decimal("1.50"), "cached_input": Decimal("0.50"),
+                  "output": Decimal("1.00")}
+    assert findings == []
+
+
+def test_openai_batch_is_half_price(store: Store) -> None:
+    # Batch: 1,000,000 gpt-4o-mini output tokens × $0.60/1M × 50% = $0.30.
+    result = _completion(model="gpt-4o-mini-2024-07-18", input_tokens=0, input_cached_tokens=0,
+                         output_tokens=1_000_000, batch=True)
+    frame = openai_usage_frame([result], "completions", "usage/completions", "1d")
+    assert '"batch":"true"' in frame["dimensions"][0]  # the collector keeps the batch dimension
+    write(store, "usage", frame)
+    lines, _ = priced(store, "openai")
+    out = lines.filter(pl.col("component") == "output")
+    assert money(out["cost"][0]) == Decimal("0.30")
+    assert out["entry_id"][0] == "openai.gpt-4o-mini.output.2025#batch"
+
+
+def test_openai_unknown_model_is_a_finding_with_volume(store: Store) -> None:
+    result = _completion(model="ft:gpt-4o-mini-2024-07-18:org::x", input_tokens=5000,
+                         input_cached_tokens=0, output_tokens=700)
+    write(store, "usage", openai_usage_frame([result], "completions", "usage/completions", "1d"))
+    lines, findings = priced(store, "openai")
+    assert lines.height == 0  # never priced at $0
+    got = {(f.subject, f.metric, f.volume) for f in findings}
+    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "output_tokens", 700.0) in got
+    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "input_uncached_tokens", 5000.0) in got
