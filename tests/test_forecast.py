@@ -229,3 +229,17 @@ def test_closed_month_projection_equals_the_sum(values: list[float]) -> None:
     expected = sum(v for d, v in zip(dates, values, strict=True) if d.month == 1)
     assert p.projected == pytest.approx(expected)
     assert p.lower == p.upper == p.projected
+
+
+def test_month_end_intervals_cover_most_actuals() -> None:
+    """Calibration check of the 80 % interval of a month's total on a noisy seasonal series."""
+    frame = seasonal(400, noise=0.05, seed=21)
+    covered, errors = [], []
+    for month in [Month(2024, m) for m in (11, 12)] + [Month(2025, m) for m in range(1, 9)]:
+        actual = frame.filter(pl.col("date").dt.month_start() == month.first_day)["value"].sum()
+        for day in (5, 12, 19, 26):
+            p = month_end_projection(frame, month, month.first_day.replace(day=day))
+            covered.append(p.lower <= actual <= p.upper)
+            errors.append(abs(p.projected - actual) / actual)
+    assert 0.65 <= float(np.mean(covered)) <= 1.0
+    assert float(np.mean(errors)) < 0.03

@@ -24,7 +24,6 @@ fitting. Every forecast carries a rolling-origin backtest (:func:`backtest`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -40,9 +39,11 @@ from contribux_costs.analysis.timeseries import (
     daily_series,
     dates_of,
     fit_seasonal_trend,
-    future_dates,
     mape,
+    origin_positions,
+    predict_seasonal_trend,
     smape,
+    sum_half_width,
     values_of,
     wape,
 )
@@ -156,7 +157,9 @@ def forecast(
         raise ConfigError(f"forecast horizon must be >= 0 days, got {horizon}")
     daily = daily_series(series, fill=fill)
     fit = fit_seasonal_trend(daily, level=level, fit_days=fit_days)
-    bt = backtest(daily, max(horizon, 7), backtest_origins, level=level, fit_days=fit_days)
+    bt = backtest(
+        daily, max(horizon, 7), backtest_origins, fill=fill, level=level, fit_days=fit_days
+    )
     return Forecast(
         method=fit.method,
         level=level,
@@ -170,15 +173,11 @@ def forecast(
 
 
 def _predict(fit: SeasonalTrendFit, horizon: int) -> list[ForecastPoint]:
-    if fit.last is None:
-        return []  # nothing observed: no dates to forecast from
-    out: list[ForecastPoint] = []
-    for h, day in enumerate(future_dates(fit.last, horizon), start=1):
-        point = max((fit.intercept + fit.slope * h) * fit.factors[day.weekday()], fit.floor)
-        half = (fit.rel_q * abs(point) if fit.rel_q > 0 else fit.abs_q) * math.sqrt(1 + h / fit.n)
-        lower = max(point - half, fit.floor)
-        out.append(ForecastPoint(date=day, point=point, lower=lower, upper=point + half))
-    return out
+    days, point, lower, upper = predict_seasonal_trend(fit, horizon)
+    return [
+        ForecastPoint(date=d, point=float(p), lower=float(lo), upper=float(up))
+        for d, p, lo, up in zip(days, point, lower, upper, strict=True)
+    ]
 
 
 def backtest(
@@ -186,6 +185,7 @@ def backtest(
     horizon: int,
     origins: int | Sequence[dt.date] = 3,
     *,
+    fill: Fill = "zero",
     level: float = 0.8,
     fit_days: int = 56,
     step: int = 7,
@@ -195,9 +195,9 @@ def backtest(
 
     >>> backtest(frame, horizon=7, origins=4).wape  # 0.05 = 5 % weighted absolute error
     """
-    daily = daily_series(series)
+    daily = daily_series(series, fill=fill)
     days = dates_of(daily)
-    positions = _origin_positions(days, horizon, origins, step)
+    positions = origin_positions(days, horizon, origins, step, min_train=MIN_SEASONAL_DAYS)
     if not positions or horizon < 1:
         return None
     actual: list[FloatArray] = []
@@ -215,18 +215,6 @@ def backtest(
     return _scores(
         horizon, [days[p] for p in positions], np.concatenate(actual), predicted, variances
     )
-
-
-def _origin_positions(
-    days: list[dt.date], horizon: int, origins: int | Sequence[dt.date], step: int
-) -> list[int]:
-    n = len(days)
-    if isinstance(origins, int):
-        candidates = [n - horizon - i * step for i in range(origins)]
-    else:
-        index = {d: i for i, d in enumerate(days)}
-        candidates = [index[d] for d in origins if d in index]
-    return sorted(p for p in set(candidates) if p >= MIN_SEASONAL_DAYS and p + horizon <= n)
 
 
 def _scores(
@@ -295,7 +283,8 @@ def _projection(
     bt: BacktestResult | None,
 ) -> MonthEndProjection:
     rest = sum(p.point for p in ahead)
-    down, up = _sum_interval(ahead)
+    down = sum_half_width([p.point - p.lower for p in ahead])
+    up = sum_half_width([p.upper - p.point for p in ahead])
     return MonthEndProjection(
         month=str(month),
         as_of=as_of,
@@ -310,20 +299,6 @@ def _projection(
         method=method,
         backtest=bt,
     )
-
-
-def _sum_interval(points: list[ForecastPoint]) -> tuple[float, float]:
-    """Half-widths (below, above) of the interval of a sum of forecast days.
-
-    Day errors are partly independent (noise: half-widths add in quadrature) and partly shared
-    (a wrong level or slope moves every day the same way: half-widths add linearly). The mean
-    of the two is used; the backtest coverage reports how well that holds.
-    """
-    below = np.array([p.point - p.lower for p in points])
-    above = np.array([p.upper - p.point for p in points])
-    down = 0.5 * (float(below.sum()) + float(np.sqrt((below**2).sum())))
-    up = 0.5 * (float(above.sum()) + float(np.sqrt((above**2).sum())))
-    return down, up
 
 
 def time_to_limit(

@@ -7,6 +7,7 @@ A *daily series* is a polars frame with a ``date`` column (``pl.Date``) and a ``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -235,3 +236,52 @@ def _residual_quantiles(y: FloatArray, fitted: FloatArray, level: float) -> tupl
     rel_q = float(np.quantile(rel, level)) if rel.size else 0.0
     abs_q = float(np.quantile(np.abs(y - fitted), level))
     return rel_q, abs_q
+
+
+def predict_seasonal_trend(
+    fit: SeasonalTrendFit, horizon: int
+) -> tuple[list[date], FloatArray, FloatArray, FloatArray]:
+    """Dates, points, lower and upper bounds of the ``horizon`` days after the fit's last day.
+
+    >>> predict_seasonal_trend(fit, 7)[1]  # the 7 point forecasts
+    """
+    if fit.last is None:
+        empty = np.zeros(0)
+        return [], empty, empty, empty  # nothing observed: no dates to forecast from
+    days = future_dates(fit.last, horizon)
+    h = np.arange(1, horizon + 1, dtype=np.float64)
+    weekday = np.array([d.weekday() for d in days], dtype=np.int64)
+    point = np.maximum((fit.intercept + fit.slope * h) * fit.factors[weekday], fit.floor)
+    base = fit.rel_q * np.abs(point) if fit.rel_q > 0 else np.full(horizon, fit.abs_q)
+    half = base * np.sqrt(1 + h / fit.n)
+    return days, point, np.maximum(point - half, fit.floor), point + half
+
+
+def sum_half_width(halves: list[float]) -> float:
+    """Half-width of the interval of a sum of days, from the days' half-widths.
+
+    Day errors are partly independent (noise: half-widths add in quadrature) and partly shared
+    (a wrong level or slope moves every day the same way: they add linearly). The mean of the two
+    is used; the backtest's coverage and period variance show how well that holds.
+    """
+    arr = np.asarray(halves, dtype=np.float64)
+    return 0.5 * (float(arr.sum()) + float(np.sqrt((arr**2).sum())))
+
+
+def origin_positions(
+    days: list[date],
+    horizon: int,
+    origins: int | Sequence[date],
+    step: int,
+    *,
+    min_train: int,
+) -> list[int]:
+    """Backtest origins as indexes into ``days``: a count spaced ``step`` back from the end, or
+    explicit dates; only those with ``min_train`` days before and ``horizon`` days after."""
+    n = len(days)
+    if isinstance(origins, int):
+        candidates = [n - horizon - i * step for i in range(origins)]
+    else:
+        index = {d: i for i, d in enumerate(days)}
+        candidates = [index[d] for d in origins if d in index]
+    return sorted(p for p in set(candidates) if p >= min_train and p + horizon <= n)
