@@ -430,3 +430,19 @@ def test_other_months_are_untouched_by_a_slice(store: Store) -> None:
     run(FakeVercel(jsonl(fixture("charges_2025_01.jsonl"))), store)
     run(FakeVercel(jsonl(b"")), store)  # January again, now empty
     assert store.scalar("SELECT count(*) FROM charges") == 4  # March intact
+
+
+def test_raw_landing_is_split_in_parts_that_rebuild_the_body(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contribux_costs.collectors.vercel as vercel
+
+    monkeypatch.setattr(vercel, "RAW_PART_BYTES", 1500)
+    body = fixture("charges_2025_01.jsonl")
+    run(FakeVercel(jsonl(body)), store)
+    parts = store.query(
+        "SELECT payload, request_params->>'first_line' AS first FROM raw_payloads ORDER BY seq"
+    ).rows()
+    assert len(parts) > 2
+    assert "".join(p for p, _ in parts) == body.decode()
+    assert parts[0][1] == "1" and all(int(f) > 1 for _, f in parts[1:])

@@ -67,7 +67,8 @@ def test_collecting_a_demo_month_stores_exactly_what_was_served() -> None:
         report = collect(
             settings, store, JUNE.window, workspace=ws, policy=RetryPolicy(max_tries=1)
         )
-        assert report.ok, report.summary_lines()
+        # Only this source's result: later steps of the run (FOCUS rebuild) are not under test.
+        assert report.results["vercel"].ok, report.summary_lines()
         assert store.scalar("SELECT count(*) FROM charges") == len(served)
         total = sum((dec(r["BilledCost"]) for r in served), Decimal(0))
         assert store.scalar("SELECT sum(BilledCost) FROM charges") == total

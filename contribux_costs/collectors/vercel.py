@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -61,13 +62,17 @@ TEXT = (
     "RegionId",
     "RegionName",
 )
+# One encoder for every line (json.dumps with options builds a new one per call).
+_json = json.JSONEncoder(sort_keys=True, default=str).encode
+_SERVICE, _PROVIDER_NAME = TEXT.index("ServiceName"), TEXT.index("ServiceProviderName")
 # Dimensions kept on each usage row beside the tags (what tells the several rows of a day apart).
 USAGE_DIMENSIONS = ("RegionId", "PricingCategory", "SkuId", "ServiceCategory")
 
+# Column order is the order of the tuples built by charge_row.
 CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "provider": pl.String(),
     "endpoint": pl.String(),
-    **{c: pl.Decimal(38, 12) for c in MONEY},
+    **{c: pl.String() for c in MONEY},  # exact decimal text, cast to Decimal(38, 12) in bulk
     **{c: pl.String() for c in TEXT},
     "ChargePeriodStart": pl.Datetime("us", "UTC"),
     "ChargePeriodEnd": pl.Datetime("us", "UTC"),
@@ -187,7 +192,7 @@ class _Parsed:
     """Columns built line by line, plus the raw body in bounded parts."""
 
     def __init__(self, params: dict[str, str], fetched_at: datetime) -> None:
-        self.columns: dict[str, list[Any]] = {c: [] for c in CHARGE_SCHEMA}
+        self.rows: list[tuple[Any, ...]] = []
         self.params, self.fetched_at = params, fetched_at
         self.raw: list[RawPage] = []
         self.part: list[str] = []
@@ -203,8 +208,7 @@ class _Parsed:
             if not ended:
                 raise TruncatedBody(f"stream ended inside line {number}") from None
             raise _schema(number, f"is not valid JSON ({exc})") from None
-        for key, value in charge_row(obj, number).items():
-            self.columns[key].append(value)
+        self.rows.append(charge_row(obj, number))
 
     def _land(self, number: int, line: bytes) -> None:
         if self.part_bytes + len(line) > RAW_PART_BYTES and self.part:
@@ -222,10 +226,13 @@ class _Parsed:
         self.part, self.part_bytes = [], 0
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.columns, schema=CHARGE_SCHEMA)
+        frame = pl.DataFrame(self.rows, schema=CHARGE_SCHEMA, orient="row")
+        # Building Decimal series from Python Decimals costs ~5 µs a value; casting their exact
+        # text is ~40x faster and just as exact.
+        return frame.with_columns(pl.col(*MONEY).cast(pl.Decimal(38, 12)))
 
 
-def charge_row(obj: object, number: int) -> dict[str, Any]:
+def charge_row(obj: object, number: int) -> tuple[Any, ...]:
     """One FOCUS line → the ``charges`` columns (plus hidden project name and dimensions)."""
     if not isinstance(obj, dict):
         raise _schema(number, "is not a JSON object")
@@ -237,25 +244,28 @@ def charge_row(obj: object, number: int) -> dict[str, Any]:
     tags = obj.get("Tags") or {}
     if not isinstance(tags, dict):
         raise _schema(number, "has Tags that are not an object")
-    start = _instant(obj, "ChargePeriodStart", number)
-    row: dict[str, Any] = {"provider": PROVIDER, "endpoint": ENDPOINT}
-    row.update({c: _decimal(obj.get(c), c, number) for c in MONEY})
-    row.update({c: _text(obj.get(c), c, number) for c in TEXT})
+    texts = [obj.get(c) for c in TEXT]
+    if not all(v is None or type(v) is str for v in texts):  # fast path: all strings already
+        texts = [_text(v, c, number) for v, c in zip(texts, TEXT, strict=True)]
+    service = texts[_SERVICE]
     # FOCUS 1.0 called it ProviderName; the Vercel export is Vercel's own bill either way.
-    row["ServiceProviderName"] = row["ServiceProviderName"] or obj.get("ProviderName") or "Vercel"
-    project = _text(tags.get("ProjectId"), "Tags.ProjectId", number)
-    dims = {k: obj.get(k) for k in USAGE_DIMENSIONS if obj.get(k) is not None} | tags
-    row.update(
-        ChargePeriodStart=start,
-        ChargePeriodEnd=_instant(obj, "ChargePeriodEnd", number),
-        Tags=json.dumps(tags, default=str) if tags else None,
-        x_billing_date=la_billing_date(start),
-        x_project_id=project,
-        x_line_item=row["ServiceName"],
-        _project_name=_text(tags.get("ProjectName"), "Tags.ProjectName", number),
-        _dimensions=json.dumps(dims, sort_keys=True, default=str),
+    texts[_PROVIDER_NAME] = texts[_PROVIDER_NAME] or obj.get("ProviderName") or "Vercel"
+    start = _instant(obj.get("ChargePeriodStart"), "ChargePeriodStart", number)
+    dims = {k: obj[k] for k in USAGE_DIMENSIONS if obj.get(k) is not None} | tags
+    return (
+        PROVIDER,
+        ENDPOINT,
+        *[_decimal(obj.get(c), c, number) for c in MONEY],
+        *texts,
+        start,
+        _instant(obj.get("ChargePeriodEnd"), "ChargePeriodEnd", number),
+        _json(tags) if tags else None,
+        _la_date(start),
+        _text(tags.get("ProjectId"), "Tags.ProjectId", number),
+        service,
+        _text(tags.get("ProjectName"), "Tags.ProjectName", number),
+        _json(dims),
     )
-    return row
 
 
 def usage_frame(charges: pl.DataFrame) -> pl.DataFrame:
@@ -287,7 +297,7 @@ def _schema(number: int, what: str) -> SchemaError:
     )
 
 
-def _decimal(value: object, name: str, number: int) -> Decimal | None:
+def _decimal(value: object, name: str, number: int) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
@@ -296,7 +306,7 @@ def _decimal(value: object, name: str, number: int) -> Decimal | None:
         out = Decimal(value)
         if not out.is_finite():
             raise InvalidOperation
-        return out.quantize(SCALE)
+        return format(out.quantize(SCALE), "f")
     except InvalidOperation:
         raise _schema(number, f"has {name} {value!r} that is not a finite decimal") from None
 
@@ -309,15 +319,26 @@ def _text(value: object, name: str, number: int) -> str | None:
     raise _schema(number, f"has {name} {value!r} that is not a string")
 
 
-def _instant(obj: dict[str, Any], name: str, number: int) -> datetime:
-    value = obj.get(name)
+def _instant(value: object, name: str, number: int) -> datetime:
+    parsed = _parse_instant(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise _schema(number, f"has {name} {value!r} that is not an ISO 8601 timestamp with offset")
+    return parsed
+
+
+# A window has one distinct start per day: parse each timestamp text and LA date once.
+@lru_cache(maxsize=8192)
+def _parse_instant(text: str) -> datetime | None:
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _schema(number, f"has {name} {value!r} that is not an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        raise _schema(number, f"has {name} {value!r} without a UTC offset")
-    return parsed.astimezone(UTC)
+        return None
+    return None if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@lru_cache(maxsize=8192)
+def _la_date(start: datetime) -> date:
+    return la_billing_date(start)
 
 
 def make_collector(settings: Settings) -> VercelCollector:
