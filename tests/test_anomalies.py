@@ -114,6 +114,15 @@ def test_a_small_percent_excess_on_a_large_series_is_not_flagged() -> None:
     assert [e.start for e in detect_anomalies(big, KEYS, looser)] == [START + dt.timedelta(80)]
 
 
+def test_new_spend_after_a_zero_history_is_flagged() -> None:
+    dates = [START + dt.timedelta(days=i) for i in range(40)]
+    frame = pl.DataFrame({"date": dates, "value": [0.0] * 35 + [500.0] + [0.0] * 4})
+    [ep] = detect_anomalies(frame)
+    assert ep.start == dates[35] and ep.excess == 500.0 and ep.excess_pct is None
+    assert ep.peak_score == 1e6  # capped: JSON stays finite
+    assert AnomalyEpisode.model_validate_json(ep.model_dump_json()) == ep
+
+
 def test_series_are_scored_separately_and_sorted_by_excess() -> None:
     frame = pl.concat(
         [

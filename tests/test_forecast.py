@@ -108,6 +108,13 @@ def test_missing_days_are_filled_with_zero_or_interpolated() -> None:
     assert forecast(gapped, 3).points[0].date == START + dt.timedelta(days=59)
 
 
+def test_nan_values_are_missing_days() -> None:
+    dates = [dt.date(2025, 1, 1), dt.date(2025, 1, 2), dt.date(2025, 1, 3)]
+    frame = pl.DataFrame({"date": dates, "value": [1.0, math.nan, 3.0]})
+    assert daily_series(frame)["value"].to_list() == [1.0, 0.0, 3.0]
+    assert daily_series(frame, fill="interpolate")["value"].to_list() == [1.0, 2.0, 3.0]
+
+
 def test_duplicate_rows_of_a_day_are_summed() -> None:
     frame = pl.DataFrame({"date": [dt.date(2025, 1, 1)] * 2, "value": [1.5, 2.5]})
     assert daily_series(frame)["value"].to_list() == [4.0]
@@ -136,6 +143,10 @@ def test_empty_and_all_zero_series() -> None:
 def test_bad_input_raises_config_error() -> None:
     with pytest.raises(ConfigError, match="horizon"):
         forecast(seasonal(30), -1)
+    with pytest.raises(ConfigError, match="level"):
+        forecast(seasonal(30), 7, level=80)
+    with pytest.raises(ConfigError, match="fit_days"):
+        forecast(seasonal(30), 7, fit_days=7)
     with pytest.raises(ConfigError, match="lacks column"):
         forecast(pl.DataFrame({"day": [START], "cost": [1.0]}), 3)
 
@@ -243,3 +254,12 @@ def test_month_end_intervals_cover_most_actuals() -> None:
             errors.append(abs(p.projected - actual) / actual)
     assert 0.65 <= float(np.mean(covered)) <= 1.0
     assert float(np.mean(errors)) < 0.03
+
+
+def test_month_end_projection_of_a_future_month_is_all_forecast() -> None:
+    frame = seasonal(120)  # ends 2024-12-30
+    p = month_end_projection(frame, Month.parse("2025-01"), dt.date(2024, 12, 31))
+    assert (p.days_actual, p.days_remaining, p.actual_to_date) == (0, 31, 0.0)
+    expected = sum(truth(d) for d in Month.parse("2025-01").dates())
+    assert p.projected == pytest.approx(expected, rel=0.02)
+    assert p.lower <= p.projected <= p.upper

@@ -7,7 +7,8 @@ Method, per series (one series per combination of the key columns):
   is never "low" and a busy Monday never "high"; the median ignores a past spike.
 - **Score**: the excess ``actual − baseline`` divided by a robust scale, 1.4826 × the median
   absolute excess of the previous ``scale_days`` days (at least 7 scored days), floored at 1 % of
-  the baseline so that a perfectly flat series does not divide by zero.
+  the baseline so that a perfectly flat series does not divide by zero (a flat zero history
+  scores any excess at the cap, 1e6: new spend where there was none).
 - A day is **anomalous** only when all of: score ≥ ``min_score``, excess ≥ ``min_excess`` (dollars
   for a cost series: a 300 % jump from $0.10 to $0.40 is not worth an alert) and excess ≥
   ``min_pct`` × baseline (a $50 excess on a $5,000 day is noise).
@@ -64,6 +65,8 @@ class AnomalyEpisode(BaseModel):
     excess_pct: float | None
 
 
+SCORE_CAP = 1e6
+
 _SCORED = {
     "date": pl.Date,
     "value": pl.Float64,
@@ -118,7 +121,7 @@ def _score_series(part: pl.DataFrame, keys: Sequence[str], params: AnomalyParams
     baseline = _weekday_baseline(y, params.weeks, params.min_weeks)
     excess = y - baseline
     scale = np.maximum(_past_scale(excess, params.scale_days), 0.01 * np.abs(baseline))
-    score = np.divide(excess, scale, out=np.full_like(excess, np.nan), where=scale > 0)
+    score = _score(excess, scale)
     flag = (
         np.isfinite(baseline)
         & (np.nan_to_num(score, nan=0.0) >= params.min_score)
@@ -135,6 +138,14 @@ def _score_series(part: pl.DataFrame, keys: Sequence[str], params: AnomalyParams
     return scored.with_columns(
         [pl.lit(first[k], dtype=part.schema[k]).alias(k) for k in keys]
     ).select([*keys, *_SCORED])
+
+
+def _score(excess: FloatArray, scale: FloatArray) -> FloatArray:
+    # A flat zero history has no scale: any excess over it is "infinitely" unusual. Capped so that
+    # the score stays a finite JSON number.
+    score = np.divide(excess, scale, out=np.full_like(excess, np.nan), where=scale > 0)
+    score[(scale == 0) & (excess > 0)] = SCORE_CAP
+    return np.minimum(score, SCORE_CAP)
 
 
 def _weekday_baseline(y: FloatArray, weeks: int, min_weeks: int) -> FloatArray:

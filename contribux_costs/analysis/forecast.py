@@ -153,8 +153,7 @@ def forecast(
 
     >>> forecast(frame, 7).points[0].point  # the next day's point forecast
     """
-    if horizon < 0:
-        raise ConfigError(f"forecast horizon must be >= 0 days, got {horizon}")
+    _check_params(horizon, level, fit_days)
     daily = daily_series(series, fill=fill)
     fit = fit_seasonal_trend(daily, level=level, fit_days=fit_days)
     bt = backtest(
@@ -170,6 +169,15 @@ def forecast(
         points=_predict(fit, horizon),
         backtest=bt,
     )
+
+
+def _check_params(horizon: int, level: float, fit_days: int) -> None:
+    if horizon < 0:
+        raise ConfigError(f"forecast horizon must be >= 0 days, got {horizon}")
+    if not 0 < level < 1:
+        raise ConfigError(f"interval level must be between 0 and 1 (e.g. 0.8), got {level}")
+    if fit_days < MIN_SEASONAL_DAYS:
+        raise ConfigError(f"fit_days must be >= {MIN_SEASONAL_DAYS} days, got {fit_days}")
 
 
 def _predict(fit: SeasonalTrendFit, horizon: int) -> list[ForecastPoint]:

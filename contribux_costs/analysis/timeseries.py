@@ -49,10 +49,10 @@ def daily_series(
     require_columns(frame, (date_col, value_col))
     sums = (
         frame.select(
-            pl.col(date_col).cast(pl.Date).alias("date"), pl.col(value_col).cast(pl.Float64)
+            pl.col(date_col).cast(pl.Date).alias("date"),
+            pl.col(value_col).cast(pl.Float64).fill_nan(None).alias("value"),  # NaN = missing
         )
-        .rename({value_col: "value"})
-        .drop_nulls("date")
+        .drop_nulls()  # a day whose only values are missing is a missing day
         .group_by("date")
         .agg(pl.col("value").sum())
     )
