@@ -111,10 +111,14 @@ def test_overlapping_entries_are_rejected(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
-    entry = '[[entries]]\nid = "dup"\nsku = "neon/storage"\nunit = "GB-months"\n' \
+    entry = (
+        '[[entries]]\nid = "dup"\nsku = "neon/storage"\nunit = "GB-months"\n'
         'pricing_unit = "GB-month"\nprice = "0.30"\neffective_from = {}\neffective_to = {}\n'
+    )
     path = tmp_path / "dup.toml"
-    path.write_text(entry.format("2025-01-01", "2025-02-01") + entry.format("2025-02-01", "2025-03-01"))
+    path.write_text(
+        entry.format("2025-01-01", "2025-02-01") + entry.format("2025-02-01", "2025-03-01")
+    )
     with pytest.raises(PricingError, match="duplicate entry id"):
         load_pricebook(path)
 

@@ -55,12 +55,23 @@ def test_neon_root_branch_byte_hours_to_gb_months(store: Store) -> None:
     # GB-months = 7.44e12 / 744 / 1e9 = 10 GB-months; × $0.35 = $3.50.
     byte_hours = 10e9 * 744
     gb_months = byte_hours / 744 / 1e9
-    write(store, "usage", [
-        usage("neon", "root_branch_gb_months", "GB-months", D1, gb_months, service="storage",
-              dims=LAUNCH),
-        # and $15 of compute so the monthly minimum does not add a line
-        usage("neon", "cu_hours", "CU-hours", D1, 15 / 0.14, dims=LAUNCH),
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage(
+                "neon",
+                "root_branch_gb_months",
+                "GB-months",
+                D1,
+                gb_months,
+                service="storage",
+                dims=LAUNCH,
+            ),
+            # and $15 of compute so the monthly minimum does not add a line
+            usage("neon", "cu_hours", "CU-hours", D1, 15 / 0.14, dims=LAUNCH),
+        ],
+    )
     lines, _ = priced(store, "neon")
     assert total(lines.filter(pl.col("sku") == "neon/storage")) == Decimal("3.50")
 
@@ -68,11 +79,22 @@ def test_neon_root_branch_byte_hours_to_gb_months(store: Store) -> None:
 def test_neon_transfer_allowance_is_org_wide_and_time_ordered(store: Store) -> None:
     # 100 GB/month included across the organization: project a uses 60 GB on the 1st, project b
     # 70 GB on the 2nd. Cumulative 60 (free) then 130: 30 GB billable on the 2nd × $0.10 = $3.00.
-    write(store, "usage", [
-        usage("neon", "public_transfer_gb", "GB", D1, 60, resource_id="a", dims=LAUNCH),
-        usage("neon", "public_transfer_gb", "GB", D1 + timedelta(days=1), 70, resource_id="b",
-              dims=LAUNCH),
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("neon", "public_transfer_gb", "GB", D1, 60, resource_id="a", dims=LAUNCH),
+            usage(
+                "neon",
+                "public_transfer_gb",
+                "GB",
+                D1 + timedelta(days=1),
+                70,
+                resource_id="b",
+                dims=LAUNCH,
+            ),
+        ],
+    )
     lines, _ = priced(store, "neon")
     xfer = lines.filter(pl.col("sku") == "neon/public-transfer").sort("billing_date")
     assert [money(v) for v in xfer["cost"]] == [Decimal("0.00"), Decimal("3.00")]
@@ -81,10 +103,18 @@ def test_neon_transfer_allowance_is_org_wide_and_time_ordered(store: Store) -> N
 
 def test_neon_extra_branches_beyond_included_per_project(store: Store) -> None:
     # Launch includes 10 branch-months per project: project a 12 → 2 × $1.50 = $3.00; b 8 → $0.
-    write(store, "usage", [
-        usage("neon", "extra_branch_months", "branch-months", D1, 12, resource_id="a", dims=LAUNCH),
-        usage("neon", "extra_branch_months", "branch-months", D1, 8, resource_id="b", dims=LAUNCH),
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage(
+                "neon", "extra_branch_months", "branch-months", D1, 12, resource_id="a", dims=LAUNCH
+            ),
+            usage(
+                "neon", "extra_branch_months", "branch-months", D1, 8, resource_id="b", dims=LAUNCH
+            ),
+        ],
+    )
     lines, _ = priced(store, "neon")
     branches = lines.filter(pl.col("sku") == "neon/extra-branches").sort("resource_id")
     assert [money(v) for v in branches["cost"]] == [Decimal("3.00"), Decimal("0.00")]
@@ -92,10 +122,14 @@ def test_neon_extra_branches_beyond_included_per_project(store: Store) -> None:
 
 def test_neon_launch_monthly_minimum_is_its_own_line(store: Store) -> None:
     # 10 CU-hours × $0.14 = $1.40 < $5.00 minimum → a $3.60 shortfall line, once for the month.
-    write(store, "usage", [
-        usage("neon", "cu_hours", "CU-hours", D1 + timedelta(days=i), 5, dims=LAUNCH)
-        for i in range(2)
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("neon", "cu_hours", "CU-hours", D1 + timedelta(days=i), 5, dims=LAUNCH)
+            for i in range(2)
+        ],
+    )
     lines, _ = priced(store, "neon")
     minimum = lines.filter(pl.col("charge_category") == "Purchase")
     assert minimum.height == 1
@@ -135,10 +169,14 @@ def test_price_change_mid_month_prices_each_day_at_its_own_price(
         '[[entries]]\nid = "deal.v2"\nsku = "neon/compute"\nplan = "launch"\nunit = "CU-hours"\n'
         'pricing_unit = "CU-hour"\nprice = "0.10"\neffective_from = 2025-09-16\n'
     )
-    write(store, "usage", [
-        usage("neon", "cu_hours", "CU-hours", date(2025, 9, 15), 100, dims=LAUNCH),
-        usage("neon", "cu_hours", "CU-hours", date(2025, 9, 16), 100, dims=LAUNCH),
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("neon", "cu_hours", "CU-hours", date(2025, 9, 15), 100, dims=LAUNCH),
+            usage("neon", "cu_hours", "CU-hours", date(2025, 9, 16), 100, dims=LAUNCH),
+        ],
+    )
     lines, _ = priced(store, "neon", book_path=path)
     lines = lines.sort("billing_date")
     assert [money(v) for v in lines["cost"]] == [Decimal("12.00"), Decimal("10.00")]
@@ -164,24 +202,33 @@ def test_upstash_commands_past_the_free_tier(store: Store) -> None:
     # 200K commands a day for 5 days = 1M; the first 500K of the month are free:
     # day 1: 200K free; day 2: 200K free (400K); day 3: 100K free + 100K billed; days 4–5: 200K.
     # Billed 500K = 5 × 100K × $0.20 = $1.00; day 3 alone: 1 × $0.20.
-    write(store, "usage", [
-        usage("upstash", "commands", "commands", D1 + timedelta(days=i), 200_000, dims=PAYG)
-        for i in range(5)
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("upstash", "commands", "commands", D1 + timedelta(days=i), 200_000, dims=PAYG)
+            for i in range(5)
+        ],
+    )
     lines, _ = priced(store, "upstash")
     lines = lines.sort("billing_date")
-    assert [money(v) for v in lines["cost"]] == [Decimal(x) for x in
-                                                 ("0", "0", "0.20", "0.40", "0.40")]
+    assert [money(v) for v in lines["cost"]] == [
+        Decimal(x) for x in ("0", "0", "0.20", "0.40", "0.40")
+    ]
     assert total(lines) == Decimal("1.00")
     assert float(lines["pricing_qty"].sum()) == 5.0  # 5 pricing units of 100K commands
 
 
 def test_upstash_free_tier_is_per_database(store: Store) -> None:
     # Two databases with 400K each: both inside their own 500K → $0.
-    write(store, "usage", [
-        usage("upstash", "commands", "commands", D1, 400_000, resource_id=db, dims=PAYG)
-        for db in ("db1", "db2")
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("upstash", "commands", "commands", D1, 400_000, resource_id=db, dims=PAYG)
+            for db in ("db1", "db2")
+        ],
+    )
     lines, _ = priced(store, "upstash")
     assert total(lines) == Decimal("0.00")
 
@@ -211,11 +258,15 @@ def test_upstash_fixed_plan_bills_its_fee_not_commands(store: Store) -> None:
 
 def test_upstash_ignored_and_unmetered_metrics(store: Store) -> None:
     # hits/read_requests are volumes without a price (ignored); a new metric becomes a finding.
-    write(store, "usage", [
-        usage("upstash", "hits", "keys", D1, 1000, dims=PAYG),
-        usage("upstash", "read_requests", "commands", D1, 1000, dims=PAYG),
-        usage("upstash", "vector_queries", "queries", D1, 77, dims=PAYG),
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage("upstash", "hits", "keys", D1, 1000, dims=PAYG),
+            usage("upstash", "read_requests", "commands", D1, 1000, dims=PAYG),
+            usage("upstash", "vector_queries", "queries", D1, 77, dims=PAYG),
+        ],
+    )
     _, findings = priced(store, "upstash")
     assert [(f.kind, f.metric, f.volume) for f in findings] == [
         ("unmetered_metric", "vector_queries", 77.0)
@@ -226,23 +277,43 @@ def test_upstash_ignored_and_unmetered_metrics(store: Store) -> None:
 def test_vercel_edge_request_allowance_consumed_mid_month(store: Store) -> None:
     # 10M Edge Requests included per month, team-wide. 4M a day: days 1–2 free (8M), day 3 uses
     # the last 2M and bills 2M, day 4 bills 4M. Billed 6M × $2.00 per 1M = $12.00; day 3 = $4.00.
-    write(store, "usage", [
-        usage("vercel", "consumed_quantity", "Requests", D1 + timedelta(days=i), 4_000_000,
-              service="Edge Requests", resource_id="prj_1")
-        for i in range(4)
-    ])
+    write(
+        store,
+        "usage",
+        [
+            usage(
+                "vercel",
+                "consumed_quantity",
+                "Requests",
+                D1 + timedelta(days=i),
+                4_000_000,
+                service="Edge Requests",
+                resource_id="prj_1",
+            )
+            for i in range(4)
+        ],
+    )
     lines, _ = priced(store, "vercel")
     lines = lines.sort("billing_date")
-    assert [money(v) for v in lines["list_cost"]] == [Decimal(x) for x in
-                                                      ("0", "0", "4.00", "8.00")]
+    assert [money(v) for v in lines["list_cost"]] == [
+        Decimal(x) for x in ("0", "0", "4.00", "8.00")
+    ]
     assert lines["entry_id"][0] == "vercel.edge-requests.pro.2025"
 
 
 # -- OpenAI ----------------------------------------------------------------------------------
 def _completion(**fields: object) -> dict[str, object]:
-    base = {"object": "organization.usage.completions.result", "num_model_requests": 100,
-            "project_id": "proj_1", "model": "gpt-4o-2024-08-06", "user_id": None,
-            "api_key_id": None, "batch": None, "_start": 1756684800, "_end": 1756771200}
+    base = {
+        "object": "organization.usage.completions.result",
+        "num_model_requests": 100,
+        "project_id": "proj_1",
+        "model": "gpt-4o-2024-08-06",
+        "user_id": None,
+        "api_key_id": None,
+        "batch": None,
+        "_start": 1756684800,
+        "_end": 1756771200,
+    }
     return {**base, **fields}
 
 
@@ -252,8 +323,12 @@ def _completion(**fields: object) -> dict[str, object]:
         # 2025 shape: input_tokens includes the cached ones; uncached = 1,000,000 − 400,000.
         _completion(input_tokens=1_000_000, input_cached_tokens=400_000, output_tokens=100_000),
         # 2026 shape: input_uncached_tokens is given and wins over the difference.
-        _completion(input_tokens=1_000_000, input_cached_tokens=400_000,
-                    input_uncached_tokens=600_000, output_tokens=100_000),
+        _completion(
+            input_tokens=1_000_000,
+            input_cached_tokens=400_000,
+            input_uncached_tokens=600_000,
+            output_tokens=100_000,
+        ),
     ],
     ids=["2025-fields", "2026-fields"],
 )
@@ -263,15 +338,23 @@ def test_openai_cached_and_uncached_input(store: Store, result: dict[str, object
     write(store, "usage", openai_usage_frame([result], "completions", "usage/completions", "1d"))
     lines, findings = priced(store, "openai")
     by = {r["component"]: money(r["cost"]) for r in lines.iter_rows(named=True)}
-    assert by == {"input": Decimal("1.50"), "cached_input": Decimal("0.50"),
-                  "output": Decimal("1.00")}
+    assert by == {
+        "input": Decimal("1.50"),
+        "cached_input": Decimal("0.50"),
+        "output": Decimal("1.00"),
+    }
     assert findings == []
 
 
 def test_openai_batch_is_half_price(store: Store) -> None:
     # Batch: 1,000,000 gpt-4o-mini output tokens × $0.60/1M × 50% = $0.30.
-    result = _completion(model="gpt-4o-mini-2024-07-18", input_tokens=0, input_cached_tokens=0,
-                         output_tokens=1_000_000, batch=True)
+    result = _completion(
+        model="gpt-4o-mini-2024-07-18",
+        input_tokens=0,
+        input_cached_tokens=0,
+        output_tokens=1_000_000,
+        batch=True,
+    )
     frame = openai_usage_frame([result], "completions", "usage/completions", "1d")
     assert '"batch":"true"' in frame["dimensions"][0]  # the collector keeps the batch dimension
     write(store, "usage", frame)
@@ -282,8 +365,12 @@ def test_openai_batch_is_half_price(store: Store) -> None:
 
 
 def test_openai_unknown_model_is_a_finding_with_volume(store: Store) -> None:
-    result = _completion(model="ft:gpt-4o-mini-2024-07-18:org::x", input_tokens=5000,
-                         input_cached_tokens=0, output_tokens=700)
+    result = _completion(
+        model="ft:gpt-4o-mini-2024-07-18:org::x",
+        input_tokens=5000,
+        input_cached_tokens=0,
+        output_tokens=700,
+    )
     write(store, "usage", openai_usage_frame([result], "completions", "usage/completions", "1d"))
     lines, findings = priced(store, "openai")
     assert lines.height == 0  # never priced at $0
