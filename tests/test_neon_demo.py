@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contribux_costs.collectors.base import CollectContext
 from contribux_costs.collectors.neon import NeonCollector
@@ -260,3 +262,15 @@ def test_small_pages_give_the_same_rows() -> None:
     (small, small_pages), (big, big_pages) = frames
     assert small.equals(big)
     assert (small_pages, big_pages) == (3, 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(days=st.integers(1, 20), cut=st.integers(1, 19), back=st.integers(21, 55))
+def test_totals_do_not_depend_on_how_the_window_is_cut(days: int, cut: int, back: int) -> None:
+    transport = demo_transport(Settings(), clock=DemoClock(NOW))
+    api = httpx.Client(transport=transport, base_url=Settings().neon_api_url + "/")
+    start = datetime(2026, 11, 25, tzinfo=UTC) - timedelta(days=back)
+    end, mid = start + timedelta(days=days), start + timedelta(days=min(cut, days))
+    whole = totals(consumption(api, start, end, "daily").json())
+    parts = [totals(consumption(api, a, b, "daily").json()) for a, b in ((start, mid), (mid, end))]
+    assert whole == {k: sum(p.get(k, 0) for p in parts) for k in whole}
