@@ -189,7 +189,12 @@ def _stream(client: httpx.Client, params: dict[str, str], ctx: CollectContext) -
 
 
 class _Parsed:
-    """Columns built line by line, plus the raw body in bounded parts."""
+    """Rows parsed as lines arrive, plus the raw body in bounded parts.
+
+    The raw text of each line is kept for raw landing, but split into parts of about
+    ``RAW_PART_BYTES`` (each a ``raw_payloads`` row noting its first line) rather than one string
+    holding a whole year's body.
+    """
 
     def __init__(self, params: dict[str, str], fetched_at: datetime) -> None:
         self.rows: list[tuple[Any, ...]] = []
