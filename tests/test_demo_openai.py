@@ -196,3 +196,9 @@ def test_collector_frame_from_demo_has_the_tidy_columns() -> None:
     }
     assert usage.filter(pl.col("value") < 0).height == 0
     assert usage["period_start"].dt.day().n_unique() == 31
+
+
+def test_a_foreign_cursor_gets_a_400_not_a_crash() -> None:
+    params = {"start_time": 1735689600, "page": "page_not-base64!"}
+    response = client().get("organization/usage/completions", params=params)
+    assert response.status_code == 400 and "invalid page cursor" in response.text

@@ -305,6 +305,11 @@ def _repeat_cursor(p: dict[str, Any]) -> None:
     p["next_page"] = "page_AAAAAGd6ZWxsbw"  # page 1's cursor again
 
 
+def _count_as_text(p: dict[str, Any]) -> None:
+    result = load("usage_completions_page3")["data"][0]["results"][0]
+    p["data"][0]["results"] = [{**result, "input_tokens": "5000"}]
+
+
 MALFORMED = [
     ("usage/completions", lambda p: p.update(data={"bucket": 1}), "page has no 'data' list"),
     ("usage/completions", lambda p: p.update(object="list"), "not a page object"),
@@ -312,6 +317,7 @@ MALFORMED = [
     ("usage/completions", lambda p: p.update(next_page=None), "has_more is true but next_page"),
     ("usage/completions", _repeat_cursor, "cursor 'page_AAAAAGd6ZWxsbw' repeated"),
     ("costs", _amount_missing, "a costs result has no amount.value"),
+    ("usage/completions", _count_as_text, "field 'input_tokens' is String, not a number"),
 ]
 
 

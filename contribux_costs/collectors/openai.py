@@ -151,9 +151,13 @@ def usage_frame(
     """Wide results → tidy usage rows (one per metric), with the billable uncached input."""
     if not results:
         return pl.DataFrame()
-    wide = pl.from_dicts(results, infer_schema_length=None)
+    try:
+        wide = pl.from_dicts(results, infer_schema_length=None)
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(PROVIDER, endpoint, f"results do not form a table: {exc}") from None
     if "input_tokens" not in wide.columns or "num_model_requests" not in wide.columns:
         raise SchemaError(PROVIDER, endpoint, "results lack input_tokens/num_model_requests")
+    _check_counts_are_numbers(wide, endpoint)
     for dim in DIMENSIONS:
         if dim not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.String).alias(dim))
@@ -194,6 +198,14 @@ def usage_frame(
             _ts("_start").dt.date().alias("billing_date"),
         )
     )
+
+
+def _check_counts_are_numbers(wide: pl.DataFrame, endpoint: str) -> None:
+    # A count that arrives as text would silently drop out of the numeric metrics.
+    for col, dtype in wide.schema.items():
+        counted = col.endswith("_tokens") or col.startswith("num_")
+        if counted and not (dtype.is_numeric() or dtype == pl.Null):
+            raise SchemaError(PROVIDER, endpoint, f"result field {col!r} is {dtype}, not a number")
 
 
 def _uncached_input(wide: pl.DataFrame) -> pl.Expr:

@@ -147,7 +147,10 @@ def _page(
     if not 1 <= limit <= (180 if costs else MAX_LIMIT[width]):
         return _error(400, f"limit {limit} out of range for bucket_width {width}")
     bounds = _buckets(start, end, WIDTH_S[width])
-    offset = _decode(q.get("page"))
+    try:
+        offset = _decode(q.get("page"))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        return _error(400, f"invalid page cursor {q.get('page')!r}")
     chunk = bounds[offset : offset + limit]
     group_by = q.get_list("group_by")
     now = ctx.clock.now()
