@@ -32,7 +32,7 @@ class FigureEmitter:
         self.count += 1
         html: str = fig.to_html(
             full_html=False,
-            include_plotlyjs=True if first else False,
+            include_plotlyjs=first,
             include_mathjax=False,
             config={"displaylogo": False, "responsive": True},
         )
@@ -54,13 +54,20 @@ def stacked_daily(frame: pl.DataFrame, x: str, y: str, color: str, title: str, y
         part = frame.filter(pl.col(color) == key).sort(x)
         fig.add_trace(
             go.Bar(
-                x=part[x].to_list(), y=part[y].to_list(), name=str(key),
+                x=part[x].to_list(),
+                y=part[y].to_list(),
+                name=str(key),
                 marker_color=PROVIDER_COLORS.get(str(key), PALETTE[i % len(PALETTE)]),
             )
         )
     fig.update_layout(
-        barmode="stack", title=title, yaxis_title=y_title, xaxis_title="day (UTC)",
-        template="plotly_white", height=420, legend_title_text=color,
+        barmode="stack",
+        title=title,
+        yaxis_title=y_title,
+        xaxis_title="day (UTC)",
+        template="plotly_white",
+        height=420,
+        legend_title_text=color,
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
     )
     return fig

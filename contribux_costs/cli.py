@@ -1,8 +1,12 @@
-"""``contribux-costs``: a thin shell over the library. Each command opens, calls, and translates errors."""
+"""``contribux-costs``: a thin shell over the library.
+
+Each command opens, calls, and translates errors into one line and an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from contribux_costs.config import Settings, load_settings
-from contribux_costs.errors import ConfigError, CostsError
+from contribux_costs.errors import CostsError
 from contribux_costs.periods import Month, Window, utc_midnight
 from contribux_costs.redact import redact
 
@@ -69,11 +73,45 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.engine import CostOptimizer
+    from contribux_costs.textreport import format_result
+
+    with CostOptimizer(_db(args, settings)) as engine:
+        result = engine.analyze_usage(_month(args))
+    print(result.model_dump_json(indent=2) if args.format == "json" else format_result(result))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.analysis.alerts import alerts_at_or_above, format_alerts, notify
+    from contribux_costs.engine import CostOptimizer
+
+    with CostOptimizer(_db(args, settings)) as engine:
+        alerts = engine.analyze_usage(_month(args)).alerts
+    firing = alerts_at_or_above(alerts, args.min_severity)
+    print(format_alerts(alerts))
+    if args.notify and alerts:
+        notify(args.notify, alerts, month=str(_month(args)))
+        print(f"posted {len(alerts)} alert(s) to the webhook")
+    return 1 if firing else 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.focus import export_focus
+    from contribux_costs.store import open_store
+
+    with open_store(_db(args, settings)) as store:
+        done = export_focus(store, _month(args), Path(args.output))
+    print(f"wrote {done.rows} FOCUS rows (BilledCost ${done.billed_cost:,.2f}) to {done.path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.runner import collect
     from contribux_costs.store import open_store
 
-    demo_settings = Settings(contribux_costs_db=settings.contribux_costs_db, _env_file=None)  # type: ignore[call-arg]
+    demo_settings = Settings(contribux_costs_db=settings.contribux_costs_db, _env_file=None)
     month = _month(args)
     db = Path(args.db)
     with open_store(db) as store:
@@ -102,9 +140,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports-dir", default="reports", help="output folder (default: reports)")
     r.set_defaults(func=cmd_report)
 
+    a = sub.add_parser("analyze", help="recommendations, projections, findings for a month")
+    a.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    a.add_argument("--format", choices=("table", "json"), default="table")
+    a.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    a.set_defaults(func=cmd_analyze)
+
+    al = sub.add_parser(
+        "alerts", help="evaluate alert rules; exit 1 when one at/above --min-severity fires"
+    )
+    al.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    al.add_argument("--min-severity", default="medium", help="info|low|medium|high|critical")
+    al.add_argument("--notify", metavar="URL", help="post the alerts to a Slack-compatible webhook")
+    al.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    al.set_defaults(func=cmd_alerts)
+
+    e = sub.add_parser("export", help="export FOCUS 1.3 rows")
+    e.add_argument("what", choices=("focus",), help="what to export")
+    e.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    e.add_argument("--output", required=True, help="file name ending in .parquet or .csv")
+    e.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    e.set_defaults(func=cmd_export)
+
     d = sub.add_parser("demo", help="fill a database with the demo workspace (DEMO DATA)")
     d.add_argument("--month", help="YYYY-MM (default: the previous full month)")
-    d.add_argument("--db", default="data/demo.duckdb", help="DuckDB path (default: data/demo.duckdb)")
+    d.add_argument(
+        "--db", default="data/demo.duckdb", help="DuckDB path (default: data/demo.duckdb)"
+    )
     d.set_defaults(func=cmd_demo)
     return p
 
@@ -128,6 +190,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user mistake: still one line unless debugging
+        if os.environ.get("CONTRIBUX_COSTS_DEBUG"):
+            raise
+        text = redact(f"{type(exc).__name__}: {exc}", secrets)
+        print(
+            f"error: internal error ({text}); set CONTRIBUX_COSTS_DEBUG=1 for the traceback",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

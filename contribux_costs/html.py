@@ -56,7 +56,8 @@ def table(frame: pl.DataFrame, money_cols: Sequence[str] = (), signed: Sequence[
 
 def kpis(items: Sequence[tuple[str, str]]) -> str:
     tiles = "".join(
-        f'<div class="cc-kpi"><div class="v">{escape(v)}</div><div class="l">{escape(label)}</div></div>'
+        f'<div class="cc-kpi"><div class="v">{escape(v)}</div>'
+        f'<div class="l">{escape(label)}</div></div>'
         for label, v in items
     )
     return f'<div class="cc-kpis">{tiles}</div>'

@@ -106,6 +106,13 @@ class Window:
             cur = nxt
         return out
 
+    def months(self) -> list[Month]:
+        """Every calendar month (UTC) the window touches."""
+        out = [Month.containing(self.start.date())]
+        while out[-1].next.window.start < self.end:
+            out.append(out[-1].next)
+        return out
+
     def clamp_end(self, now: datetime) -> Window:
         """Cut the window at ``now`` (never ask providers for the future)."""
         return Window(self.start, min(self.end, max(now, self.start + timedelta(seconds=1))))

@@ -47,7 +47,7 @@ def render_month(
     notebooks: tuple[str, ...] = REPORT_NOTEBOOKS,
     notebook_dir: Path | None = None,
 ) -> RenderedMonth:
-    """Execute and convert every report notebook for ``month``; publish atomically; update the index."""
+    """Execute and convert every report notebook for ``month``; publish; update the index."""
     t0 = time.perf_counter()
     db_path = db_path.resolve()
     facts = _month_facts(month, db_path)
@@ -55,7 +55,9 @@ def render_month(
     reports_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{month}-", dir=reports_dir))
     try:
-        files = [_render_one(nb_dir / f"{name}.ipynb", staging, month, db_path) for name in notebooks]
+        files = [
+            _render_one(nb_dir / f"{name}.ipynb", staging, month, db_path) for name in notebooks
+        ]
         (staging / "summary.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
         target = reports_dir / str(month)
         _swap_in(staging, target)
@@ -63,7 +65,9 @@ def render_month(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     write_index(reports_dir)
-    return RenderedMonth(str(month), target, [target / f.name for f in files], time.perf_counter() - t0)
+    return RenderedMonth(
+        str(month), target, [target / f.name for f in files], time.perf_counter() - t0
+    )
 
 
 def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
@@ -95,9 +99,12 @@ def _render_one(notebook: Path, staging: Path, month: Month, db_path: Path) -> P
     executed = staging / notebook.name
     try:
         pm.execute_notebook(
-            str(notebook), str(executed),
+            str(notebook),
+            str(executed),
             parameters={"month": str(month), "db_path": str(db_path)},
-            kernel_name="python3", progress_bar=False, log_output=False,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
             cwd=str(notebook.parent),
         )
     except PapermillExecutionError as exc:
@@ -139,7 +146,9 @@ def _source_cell(executed: Path, index: int) -> tuple[int, str]:
     except (OSError, ValueError):
         return index + 1, ""
     # papermill also adds error banner cells to its output; its index counts without them.
-    cells = [c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    cells = [
+        c for c in cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+    ]
     injected = sum(
         1 for c in cells[:index] if "injected-parameters" in c.get("metadata", {}).get("tags", [])
     )
@@ -175,10 +184,13 @@ def write_index(reports_dir: Path) -> Path:
             for p in sorted(facts_file.parent.glob("*.html"))
         )
         flags = " ".join(
-            f for f, on in (("partial", facts.get("partial")), (DEMO_LABEL, facts.get("demo"))) if on
+            f
+            for f, on in (("partial", facts.get("partial")), (DEMO_LABEL, facts.get("demo")))
+            if on
         )
         rows.append(
-            f"<tr><td>{escape(facts['month'])}</td><td class='num'>${float(facts['total_usd']):,.2f}</td>"
+            f"<tr><td>{escape(facts['month'])}</td>"
+            f"<td class='num'>${float(facts['total_usd']):,.2f}</td>"
             f"<td>{escape(flags)}</td><td>{links}</td><td>{escape(facts['generated_at'])}</td></tr>"
         )
     html = _INDEX.format(rows="\n".join(rows) or "<tr><td colspan=5>No reports yet.</td></tr>")
@@ -192,7 +204,8 @@ def write_index(reports_dir: Path) -> Path:
 _INDEX = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>contribux-costs reports</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
+table{{border-collapse:collapse}}
+td,th{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}
 td.num{{text-align:right;font-variant-numeric:tabular-nums}}</style></head>
 <body><h1>contribux-costs — monthly reports</h1>
 <table><thead><tr><th>month</th><th>total</th><th></th><th>reports</th><th>generated</th></tr></thead>

@@ -95,7 +95,28 @@ def collect(
                 f.result()
     finally:
         clients.close()
+    _rebuild_focus(store, window, report)
     return report
+
+
+def _rebuild_focus(store: Store, window: Window, report: CollectReport) -> None:
+    """Re-derive the FOCUS rows of every month the collection touched (prices, allowances).
+
+    A pricing failure is reported like a failed source: the collected data stays committed.
+    """
+    from contribux_costs.focus import build_focus
+
+    result = SourceResult("focus")
+    t0 = time.perf_counter()
+    for month in window.months():
+        try:
+            build_focus(store, month)
+            result.windows_ok += 1
+        except CostsError as exc:
+            result.windows_failed += 1
+            result.errors.append(f"pricing {month}: {exc}")
+    result.seconds = time.perf_counter() - t0
+    report.results["focus"] = result
 
 
 def _collect_source(

@@ -101,7 +101,8 @@ def freshness(store: Store, month: Month) -> pl.DataFrame:
 
 def has_data(store: Store, month: Month) -> bool:
     n = store.scalar(
-        "SELECT count(*) FROM ingest_ledger WHERE status = 'ok' AND window_start < ? AND window_end > ?",
+        "SELECT count(*) FROM ingest_ledger "
+        "WHERE status = 'ok' AND window_start < ? AND window_end > ?",
         [month.window.end, month.window.start],
     )
     return bool(n)

@@ -11,12 +11,16 @@ from contribux_costs.periods import Month
 from contribux_costs.runner import collect
 from contribux_costs.store import open_store
 
-ONLY = ["openai"]  # TEMP until all collectors land
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 EXTERNAL_LOAD = re.compile(
     r"<(?:script|link|img|iframe)[^>]+(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.IGNORECASE
@@ -28,7 +32,7 @@ def demo_db(path: Path, months: tuple[str, ...] = ("2024-12", "2025-01")) -> Pat
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     with open_store(path) as store:
         for m in months:
-            report = collect(settings, store, Month.parse(m).window, only=ONLY)
+            report = collect(settings, store, Month.parse(m).window)
             assert report.ok, report.summary_lines()
     return path
 
@@ -50,7 +54,9 @@ def open_offline(html: Path, screenshot: Path) -> PageCheck:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 2000})
         page.on("request", lambda r: _outside(r.url, check))
-        page.on("console", lambda m: check.console_errors.append(m.text) if m.type == "error" else None)
+        page.on(
+            "console", lambda m: check.console_errors.append(m.text) if m.type == "error" else None
+        )
         page.on("pageerror", lambda e: check.console_errors.append(str(e)))
         page.goto(html.as_uri(), wait_until="load")
         page.wait_for_timeout(300)

@@ -21,7 +21,9 @@ def test_bad_month_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> 
     assert not Path("data").exists()  # nothing written
 
 
-def test_bad_setting_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HTTP_TIMEOUT_S", "-3")
     assert main(["report", "--month", "2025-01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -33,7 +35,9 @@ def test_unconfigured_provider_named(capsys: pytest.CaptureFixture[str]) -> None
     assert "nosuch" in capsys.readouterr().err
 
 
-def test_report_without_data_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_without_data_says_what_to_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", "--month", "2025-01", "--db", str(tmp_path / "none.duckdb")]) == 2
     assert "contribux-costs collect --month 2025-01" in capsys.readouterr().err
 
@@ -41,8 +45,13 @@ def test_report_without_data_says_what_to_run(tmp_path: Path, capsys: pytest.Cap
 def _make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        ["make", "--no-print-directory", *args], cwd=REPO, env=full_env,
-        capture_output=True, text=True, timeout=600, check=False,
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -67,10 +76,12 @@ def _fingerprint(db: Path) -> dict[str, tuple[object, ...]]:
                 continue
             cols = con.execute(
                 "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND "
-                "(data_type LIKE 'DECIMAL%' OR data_type IN ('DOUBLE','BIGINT','INTEGER','HUGEINT'))",
+                "(data_type LIKE 'DECIMAL%' "
+                "OR data_type IN ('DOUBLE', 'BIGINT', 'INTEGER', 'HUGEINT'))",
                 [t],
             ).fetchall()
-            exprs = ", ".join(["count(*)"] + [f'sum("{c[0]}")' for c in cols])
+            # Sums as DECIMAL: a float sum's last digit depends on DuckDB's parallel order.
+            exprs = ", ".join(["count(*)"] + [f'sum("{c[0]}"::DECIMAL(38, 6))' for c in cols])
             out[t] = tuple(con.execute(f"SELECT {exprs} FROM {t}").fetchall()[0])
     finally:
         con.close()

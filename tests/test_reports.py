@@ -86,7 +86,9 @@ def test_rerender_replaces_month_atomically(rendered: tuple[Path, Path], tmp_pat
 
 def test_month_without_data_is_a_clear_error(rendered: tuple[Path, Path], tmp_path: Path) -> None:
     db, _ = rendered
-    with pytest.raises(ReportError, match=r"no collected data for 2023-05.*collect --month 2023-05"):
+    with pytest.raises(
+        ReportError, match=r"no collected data for 2023-05.*collect --month 2023-05"
+    ):
         render_month(Month.parse("2023-05"), db, tmp_path / "r")
     assert not (tmp_path / "r" / "2023-05").exists()
 

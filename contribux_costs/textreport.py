@@ -1,0 +1,50 @@
+"""Plain-text views of an analysis result, for the terminal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from contribux_costs.models import AnalysisResult
+
+
+def _usd(value: Decimal | float) -> str:
+    return f"${Decimal(str(value)):,.2f}"
+
+
+def format_result(result: AnalysisResult, top: int = 10) -> str:
+    """Month, per-provider cost, projection, top recommendations, findings, alerts."""
+    p = result.projected_monthly_cost
+    lines = [f"contribux costs {result.month}" + ("  [DEMO DATA]" if result.demo else "")]
+    lines.append(
+        f"projected month: {_usd(p.projected_usd)} (range {_usd(p.lower_usd)}–{_usd(p.upper_usd)}, "
+        f"{'closed: actual' if p.closed else 'month-to-date ' + _usd(p.month_to_date_usd)})"
+    )
+    lines.append("")
+    lines.append(f"{'provider':<10} {'cost':>12}  source")
+    for name, u in sorted(result.current_usage.items(), key=lambda kv: -kv[1].cost_usd):
+        lines.append(f"{name:<10} {_usd(u.cost_usd):>12}  {u.cost_source}")
+    recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
+    lines += ["", f"top recommendations ({len(result.recommendations)} in all):"]
+    for r in recs:
+        lines.append(
+            f"  {_usd(r.estimated_monthly_savings_usd):>10}/mo  [{r.category}/{r.provider}] "
+            f"{r.title} — {r.action} (confidence {r.confidence}, effort {r.effort})"
+        )
+    if result.cache_findings:
+        lines += ["", "cache hit ratios:"]
+        for c in result.cache_findings:
+            ratio = "n/a" if c.hit_ratio is None else f"{c.hit_ratio:.1%}"
+            lines.append(f"  {c.layer:<16} {c.subject:<28} {ratio:>7}  {c.status}")
+    if result.anomalies:
+        lines += ["", "anomalies:"]
+        for a in result.anomalies:
+            lines.append(
+                f"  {a.start}..{a.end} {a.provider}/{a.service}: {_usd(a.cost_usd)} vs "
+                f"expected {_usd(a.expected_usd)} (+{a.excess_pct:.0f}%)"
+            )
+    if result.alerts:
+        lines += ["", "alerts:"]
+        lines += [f"  [{a.severity.upper()}] {a.name}: {a.message}" for a in result.alerts]
+    if result.data_quality:
+        lines += ["", "data quality:"] + [f"  - {d}" for d in result.data_quality]
+    return "\n".join(lines)
