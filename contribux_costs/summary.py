@@ -84,7 +84,7 @@ def month_total(store: Store, month: Month) -> Decimal:
 
 
 def is_demo(store: Store) -> bool:
-    return store.scalar("SELECT value FROM workspace WHERE key = 'mode'") == "demo"
+    return bool(store.scalar("SELECT value FROM workspace WHERE key = 'mode'") == "demo")
 
 
 def freshness(store: Store, month: Month) -> pl.DataFrame:
