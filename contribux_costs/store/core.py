@@ -66,11 +66,13 @@ class Store:
         """Bulk insert by column name from Arrow (never row by row)."""
         if frame.height == 0:
             return
-        con.register("_incoming", frame.to_arrow())
-        try:
-            con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
-        finally:
-            con.unregister("_incoming")
+        # The registered name is per connection: hold the lock so two threads never share it.
+        with self.lock:
+            con.register("_incoming", frame.to_arrow())
+            try:
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
+            finally:
+                con.unregister("_incoming")
 
     def write_slice(self, sw: SliceWrite, ledger: dict[str, object]) -> None:
         """Replace the slice and record the run in one transaction."""
