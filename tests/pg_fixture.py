@@ -6,8 +6,8 @@ The server binaries come from ``CONTRIBUX_PG_BIN``, else ``pg_ctl`` on PATH, els
 so as root the server runs as the ``postgres`` OS user (created by that package) via ``runuser``.
 Missing binaries FAIL the tests with the install command (CI installs them in ``.ci/run``).
 
-Use: ``from tests.pg_fixture import pg_db_fixture, pg_server_fixture  # noqa: F401`` in a test
-module (or the top conftest), then request the ``pg_server`` / ``pg_db`` fixtures.
+Use: ``from tests.pg_fixture import *  # noqa: F403`` in a test module (or the top conftest), then
+request the ``pg_server``, ``pg_db`` (shared) or ``pg_fresh_db`` (per test) fixtures.
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+__all__ = [
+    "PgDb",
+    "PgServer",
+    "pg_db_fixture",
+    "pg_fresh_db_fixture",
+    "pg_server_fixture",
+    "pg_shared_db_fixture",
+]
 
 SUPERUSER = "postgres"
 SUPERUSER_PASSWORD = "fixture-superuser-pw-7Qx"
@@ -161,16 +170,41 @@ class PgDb:
         return self.server.dsn(self.name, COLLECTOR_ROLE)
 
 
-@pytest.fixture(name="pg_db")
-def pg_db_fixture(pg_server: PgServer) -> Iterator[PgDb]:
-    """A new database per test, so statements of different tests never mix (keyed by dbid)."""
+def create_db(server: PgServer) -> PgDb:
+    """A new database with pg_stat_statements, which the collector role may connect to."""
     name = f"t_{uuid.uuid4().hex[:10]}"
-    with pg_server.admin() as con:
+    with server.admin() as con:
         con.execute(f"CREATE DATABASE {name}")
-    db = PgDb(pg_server, name)
+    db = PgDb(server, name)
     with db.admin() as con:
         con.execute("CREATE EXTENSION pg_stat_statements")
         con.execute(f"GRANT CONNECT ON DATABASE {name} TO {COLLECTOR_ROLE}")
+    return db
+
+
+def drop_db(db: PgDb) -> None:
+    with db.server.admin() as con:
+        con.execute(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session", name="pg_shared_db")
+def pg_shared_db_fixture(pg_server: PgServer) -> Iterator[PgDb]:
+    db = create_db(pg_server)
     yield db
-    with pg_server.admin() as con:
-        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    drop_db(db)
+
+
+@pytest.fixture(name="pg_db")
+def pg_db_fixture(pg_shared_db: PgDb) -> PgDb:
+    """The session's test database (statements are keyed by dbid, so other databases never mix
+    in). Tests must diff their own snapshots; a test that changes the database's schema or
+    extensions uses ``pg_fresh_db`` instead."""
+    return pg_shared_db
+
+
+@pytest.fixture(name="pg_fresh_db")
+def pg_fresh_db_fixture(pg_server: PgServer) -> Iterator[PgDb]:
+    """A database of its own for this test (about 0.3 s to create)."""
+    db = create_db(pg_server)
+    yield db
+    drop_db(db)

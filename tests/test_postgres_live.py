@@ -30,7 +30,8 @@ from contribux_costs.http import HttpClients
 from contribux_costs.periods import Month, Window
 from contribux_costs.runner import collect
 from contribux_costs.store import Store, open_store
-from tests.pg_fixture import COLLECTOR_PASSWORD, PgDb, pg_db_fixture, pg_server_fixture  # noqa: F401
+from tests.pg_fixture import *  # noqa: F403
+from tests.pg_fixture import COLLECTOR_PASSWORD, PgDb
 
 pytestmark = pytest.mark.postgres
 
@@ -196,7 +197,8 @@ def _all_text(store: Store) -> str:
     return "\n".join(parts)
 
 
-def test_missing_extension_fails_statements_only(pg_db: PgDb) -> None:
+def test_missing_extension_fails_statements_only(pg_fresh_db: PgDb) -> None:
+    pg_db = pg_fresh_db
     with pg_db.admin() as con:
         con.execute("DROP EXTENSION pg_stat_statements")
     store = open_store()
