@@ -319,6 +319,36 @@ def test_live_tasks_snapshot_now_and_usage_over_whole_days() -> None:
     )
 
 
+def test_live_usage_also_covers_the_trailing_days_up_to_today() -> None:
+    """A run for January on Feb 3 still writes the usage its new snapshot completes (Feb 3)."""
+    store = open_store(":memory:")
+    fake = FakeUpstash()
+    fake.set_counters(REPOS, 6_000_000, 1000, 100)
+    run(store, fake, datetime(2025, 1, 31, 12, tzinfo=UTC))
+    fake.set_counters(REPOS, 90_000, 1500, 160)
+    feb3 = datetime(2025, 2, 3, 10, tzinfo=UTC)
+    ctx = context(fake, feb3, store)
+    usage_task = UpstashCollector().tasks(Month.parse("2025-01").window, ctx)[1]
+    assert usage_task.window == Window(
+        datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 4, tzinfo=UTC)
+    )
+    run(store, fake, feb3, Month.parse("2025-01").window)
+    got = store.query(
+        "SELECT metric, value FROM usage WHERE resource_id = ? AND billing_date = ?",
+        [REPOS, feb3.date()],
+    )
+    assert dict(got.iter_rows()) == {
+        "commands": 90_000,
+        "hits": 500,
+        "misses": 60,
+        "storage_gb": pytest.approx(0.232013824),
+        "read_requests": pytest.approx(5702113),
+        "write_requests": pytest.approx(418342),
+        "bandwidth_gb": pytest.approx(24.10612736),
+        "billing_usd_estimate": pytest.approx(12.2409),
+    }
+
+
 def test_through_the_runner_no_secret_in_any_table() -> None:
     fake = FakeUpstash()
     fake.info_status = 500  # retried, then degraded to the series: the run still succeeds

@@ -18,8 +18,9 @@ Two tasks per run, each written by the runner as one :class:`SliceWrite` (one tr
    duplicating and never touches earlier snapshots. In the demo workspace the task REPLAYS the
    window: one snapshot per database at 23:55 UTC of each day (not after now), each through a
    private demo transport and clock, and the slice is the whole window.
-2. ``usage``: daily ``usage`` rows for the requested window (whole UTC days), recomputed from the
-   stored snapshot history and replacing the window's earlier rows. Usage is a pure function of
+2. ``usage``: daily ``usage`` rows for the requested window's UTC days (live, also the trailing
+   ``REPULL_DAYS`` up to today, the day of the new snapshot), recomputed from the stored snapshot
+   history and replacing those days' earlier rows. Usage is a pure function of
    the snapshots, so the two slices need not share a transaction: if a crash falls between them,
    the next run's usage slice recomputes the same days from the same (or more) snapshots.
 
@@ -79,12 +80,12 @@ class UpstashCollector:
     def tasks(self, window: Window, ctx: CollectContext) -> list[Task]:
         now = ctx.now()
         clamped = window.clamp_end(now)
-        usage = Task(USAGE, day_window(clamped))
         if ctx.demo_clock is None:
+            usage = Task(USAGE, live_usage_window(clamped, now, ctx.settings.repull_days))
             return [Task(STATS, Window(now, now + ONE_US)), usage]
-        if not replay_times(clamped, now):
-            return [usage]
-        return [Task(STATS, clamped), usage]
+        # The demo replays exactly the window, so its usage is exactly the window's days.
+        usage = Task(USAGE, day_window(clamped))
+        return [Task(STATS, clamped), usage] if replay_times(clamped, now) else [usage]
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
         if task.endpoint == USAGE:
@@ -119,6 +120,16 @@ class UpstashCollector:
             raise CollectError(PROVIDER, USAGE, "daily usage needs the store (snapshot history)")
         frame = derive_usage(snapshot_history(ctx.store, task.window), task.window)
         return SliceWrite(PROVIDER, USAGE, task.window, {"usage": frame})
+
+
+def live_usage_window(window: Window, now: datetime, repull_days: int) -> Window:
+    """Whole UTC days of ``window`` plus the trailing ``repull_days`` up to today.
+
+    Each run's snapshot belongs to today and completes the day of the previous one, so the days
+    around now are recomputed whatever month was asked for.
+    """
+    back = utc_midnight(now.date()) - timedelta(days=repull_days)
+    return day_window(Window(min(window.start, back), max(window.end, now + ONE_US)))
 
 
 def day_window(window: Window) -> Window:

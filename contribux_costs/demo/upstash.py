@@ -146,11 +146,19 @@ def daily(model: DemoModel, db: DemoDatabase, day: date) -> dict[str, float]:
     return out
 
 
+@lru_cache(maxsize=8)
+def _hour_shares(model: DemoModel) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(share of each UTC hour, share done before each hour): computed once per model."""
+    shares = tuple(model.hour_share(h) for h in range(24))
+    before = tuple(sum(shares[:h]) for h in range(24))
+    return shares, before
+
+
 def _day_fraction(model: DemoModel, t: datetime) -> float:
     """Share of a day's traffic that happened by ``t`` within its UTC day."""
-    done = sum(model.hour_share(h) for h in range(t.hour))
+    shares, before = _hour_shares(model)
     within = (t.minute * 60 + t.second + t.microsecond / 1e6) / 3600
-    return done + model.hour_share(t.hour) * within
+    return before[t.hour] + shares[t.hour] * within
 
 
 def amount(model: DemoModel, db: DemoDatabase, start: datetime, end: datetime) -> dict[str, float]:
@@ -178,9 +186,14 @@ def last_restart(t: datetime) -> datetime:
     return restart
 
 
+@lru_cache(maxsize=16384)
+def _noise(model: DemoModel, day: date, stream: str, sd: float = 0.05) -> float:
+    return model.noise(day, stream, sd)
+
+
 def storage_bytes(model: DemoModel, db: DemoDatabase, day: date) -> int:
     return round(
-        db.storage_bytes_at_epoch * model.growth(day) * model.noise(day, f"st:{db.name}", 0.004)
+        db.storage_bytes_at_epoch * model.growth(day) * _noise(model, day, f"st:{db.name}", 0.004)
     )
 
 
@@ -315,7 +328,7 @@ def _last_hour(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, A
         extra["connection_count"].append(_point(t, 4 + round(step["commands"] / sec / 5), "cc"))
         for i, key in enumerate(list(extra)[2:]):
             extra[key].append(
-                _point(t, round(0.18 + 0.07 * i * model.noise(t.date(), key), 4), key)
+                _point(t, round(0.18 + 0.07 * i * _noise(model, t.date(), key), 4), key)
             )
     cmd_counts = [{"metric_identifier": c, "data_points": pts} for c, pts in counts.items()]
     return {**rates, **extra, "command_counts": cmd_counts}
