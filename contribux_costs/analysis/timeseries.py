@@ -213,7 +213,10 @@ def _weekday_factors(
         if np.any(sel):
             factors[wd] = float(np.median(ratios[sel]))
     mean = float(factors.mean())
-    return factors / mean if mean > 0 else np.ones(7)
+    factors = factors / mean if mean > 0 else np.ones(7)
+    # A weekday a million times quieter than the week is a weekday without usage (and dividing
+    # by its factor would overflow).
+    return np.where(factors < 1e-6, 0.0, factors)
 
 
 def _robust_line(x: FloatArray, y: FloatArray) -> tuple[float, float]:
