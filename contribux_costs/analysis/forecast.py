@@ -9,16 +9,21 @@ volumes behave:
    is ~30 % below a weekday at any level); an additive effect would be too small a year later. The
    median keeps one spike from moving a weekday's factor.
 2. **Linear trend** fitted by numpy least squares on the de-seasonalised last ``fit_days`` days,
-   refitted once with residuals winsorised at 4 robust sigmas so that a one-day spike does not
-   tilt the line. Linear rather than log-linear because a series may contain zeros and a few
-   percent growth per month is indistinguishable from linear over a forecast horizon of days.
+   after winsorising residuals at 4 robust sigmas around a Theil–Sen line, so that a one-day
+   spike does not tilt the line. Linear rather than log-linear because a series may contain
+   zeros, and a few percent growth a month is indistinguishable from linear over days.
 3. **Prediction interval** from in-sample residuals: the ``level`` quantile of the absolute relative
    residuals, widened by √(1 + h/n) with the horizon ``h``. Symmetric around the point, clipped at 0
    for non-negative series, so ``lower <= point <= upper`` always.
 
 Short series (< 14 days, too short to see two of each weekday): ``"median-fallback"``, the median
 of the last 7 days with a wide interval (at least ±50 %). Missing days are filled (``fill``) before
-fitting. Every forecast carries a rolling-origin backtest (:func:`backtest`).
+fitting. Every forecast carries a rolling-origin backtest (:func:`backtest`, horizon at least 7
+days) when the series is long enough. A month total's interval combines the days' half-widths
+half in quadrature, half linearly (see ``timeseries.sum_half_width``).
+
+Measured on a demo-like series (growth, weekday shape, 5 % daily noise): daily WAPE ≈ 5 %, 14-day
+period variance ≈ 2 %, 80 % month-end intervals covering the actual total in 80–90 % of cases.
 """
 
 from __future__ import annotations
