@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
-
-import polars as pl
 
 from contribux_costs.analysis.rulebase import Candidate, RuleContext, usd
 from contribux_costs.analysis.rulebase import Config as Config
@@ -269,11 +268,34 @@ def _matches(w: object, s: ModelSpend) -> bool:
     return project in ("*", s.project_id) and model in ("*", s.model, s.family)
 
 
-def embedding_daily_cost(ctx: RuleContext) -> pl.DataFrame:
-    """Daily billed cost of embedding models (date, value) for the anomaly rule."""
-    return ctx.store.query(
+def embedding_spikes(ctx: RuleContext) -> list[Candidate]:
+    """Embedding spend spikes (one per episode): the excess over the weekday baseline."""
+    from contribux_costs.analysis.overview import HISTORY_DAYS, detect
+
+    if not _spend(ctx):
+        return []
+    series = ctx.store.query(
         "SELECT x_billing_date AS date, sum(BilledCost)::DOUBLE AS value FROM charges "
         "WHERE provider = 'openai' AND x_line_item LIKE 'text-embedding%' "
         "AND x_billing_date >= ? AND x_billing_date < ? GROUP BY 1 ORDER BY 1",
-        [ctx.first, ctx.end],
+        [ctx.first - timedelta(days=HISTORY_DAYS), ctx.end],
     )
+    out = []
+    for e in detect(ctx, series, []):
+        if e.end < ctx.first:
+            continue
+        excess = e.excess_usd
+        out.append(
+            Candidate(
+                "openai.embedding_spike", "openai", f"embeddings/{e.start}", "cost",
+                f"Embedding spend spiked {e.start}–{e.end} (+${excess} over the usual)",
+                "Find the job that re-embedded content (backfill, retry loop); embed only "
+                "changed documents and cache embeddings by content hash",
+                excess, e.cost_usd, f"openai:embeddings:{e.start}", "medium",
+                "excess over the same-weekday median baseline", "low",
+                "anomaly: excess ≥ $ and % thresholds",
+                {"start": str(e.start), "end": str(e.end), "excess_usd": float(excess),
+                 "baseline_usd": float(e.expected_usd), "actual_usd": float(e.cost_usd)},
+            )
+        )  # fmt: skip
+    return out

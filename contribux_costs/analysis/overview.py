@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+import duckdb
 import polars as pl
 
+from contribux_costs.analysis import anomalies as an
 from contribux_costs.analysis import forecast as fc
 from contribux_costs.analysis.rulebase import RuleContext, usd
 from contribux_costs.errors import CostsError
@@ -36,8 +38,9 @@ def refresh_focus(ctx: RuleContext) -> None:
         return
     try:
         build_focus(ctx.store, ctx.month)
-    except CostsError as exc:
-        ctx.note(f"FOCUS build failed, using billed charges only: {exc}")
+    except (CostsError, duckdb.Error) as exc:
+        # The analysis still runs on what the store holds; the note says what is missing.
+        ctx.note(f"FOCUS build failed ({type(exc).__name__}: {exc}); costs may be incomplete")
     ctx.cache.pop("tables", None)
     ctx.__dict__.pop("tables", None)
     ctx.__dict__.pop("daily_costs", None)
@@ -165,15 +168,85 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 2)
 
 
+def anomaly_params(ctx: RuleContext) -> an.AnomalyParams:
+    """Detector thresholds from the config's ``[anomalies]`` table."""
+    raw = ctx.cfg.get("anomalies") or {}
+    return an.AnomalyParams(**{k: v for k, v in raw.items() if k in an.AnomalyParams.model_fields})
+
+
 def anomalies(ctx: RuleContext) -> list[Anomaly]:
-    """Unusual daily cost per provider and service, one per episode (analysis.anomalies)."""
-    try:
-        from contribux_costs.analysis import anomalies as an  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        ctx.note("anomaly detection unavailable (analysis.anomalies not installed)")
+    """Unusual daily cost per provider and service: one per episode, robust to weekdays, with a
+    dollar and a percent threshold (``analysis.anomalies``); history before the month is the
+    baseline, episodes ending before the month are left out."""
+    series = cost_series(ctx, ctx.first - timedelta(days=HISTORY_DAYS), ctx.end)
+    return [a for a in detect(ctx, series, ["provider", "service"]) if a.end >= ctx.first]
+
+
+def detect(ctx: RuleContext, series: pl.DataFrame, keys: list[str]) -> list[Anomaly]:
+    """Score days with ``analysis.anomalies``; days it cannot score for lack of history (the
+    first weeks of a store) get a within-series fallback: the median of the same weekday over
+    the available days and a MAD scale. Consecutive anomalous days are one episode."""
+    if series.is_empty():
         return []
-    return _episodes(ctx, an)
+    if not keys:  # window functions need a key: one series
+        series, keys = series.with_columns(pl.lit("all").alias("series")), ["series"]
+    params = anomaly_params(ctx)
+    scored = an.score_days(series, keys, params)
+    if scored["score"].null_count():
+        ctx.note("some days lack 3 weeks of history: anomalies use a same-month weekday baseline")
+        scored = _fallback(scored, keys)
+    flagged = scored.with_columns(
+        (
+            (pl.col("score") >= params.min_score)
+            & (pl.col("excess") >= params.min_excess)
+            & (pl.col("excess") >= params.min_pct * pl.col("baseline"))
+        )
+        .fill_null(False)
+        .alias("anomalous")
+    ).sort([*keys, "date"])
+    run = (
+        (pl.col("anomalous") != pl.col("anomalous").shift(1).over(keys)).fill_null(True).cum_sum()
+    ).alias("run")
+    episodes = (
+        flagged.with_columns(run)
+        .filter("anomalous")
+        .group_by([*keys, "run"])
+        .agg(
+            pl.col("date").min().alias("start"),
+            pl.col("date").max().alias("end"),
+            pl.len().alias("days"),
+            pl.col("value").sum(),
+            pl.col("baseline").sum(),
+        )
+        .sort("start")
+    )
+    return [_anomaly(r, keys) for r in episodes.iter_rows(named=True)]  # one row per episode
 
 
-def _episodes(ctx: RuleContext, an: object) -> list[Anomaly]:
-    return []
+def _fallback(scored: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    wd = [*keys, pl.col("date").dt.weekday()]
+    base = pl.col("value").median().over(wd)
+    resid = pl.col("value") - base
+    scale = (1.4826 * (resid - resid.median().over(keys)).abs().median().over(keys)).clip(
+        lower_bound=0.01 * base
+    )
+    return scored.with_columns(
+        pl.coalesce("baseline", base).alias("baseline"),
+        pl.coalesce("excess", resid).alias("excess"),
+        pl.coalesce("score", resid / scale).alias("score"),
+    )
+
+
+def _anomaly(r: dict[str, object], keys: list[str]) -> Anomaly:
+    value, base = float(r["value"]), float(r["baseline"])  # type: ignore[arg-type]
+    return Anomaly(
+        provider=str(r.get("provider", "")),
+        service=str(r.get("service", "")),
+        start=r["start"],
+        end=r["end"],
+        days=int(r["days"]),  # type: ignore[call-overload]
+        cost_usd=usd(value),
+        expected_usd=usd(base),
+        excess_usd=usd(value - base),
+        excess_pct=round(100 * (value - base) / base, 2) if base > 0 else 0.0,
+    )

@@ -176,6 +176,13 @@ def _dec(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
+def fnum(value: object) -> float:
+    """A float from a polars scalar (None → 0.0)."""
+    if value is None:
+        return 0.0
+    return float(value)  # type: ignore[arg-type]
+
+
 def usd(value: object) -> Decimal:
     """A money figure rounded to cents (half-even) from a Decimal, float or int."""
     return _dec(value).quantize(CENT)

@@ -1,0 +1,267 @@
+"""Database rules: Neon cost drivers (branch sprawl, scale-to-zero, storage growth, compute
+provisioning) and Postgres query load (the guide's slow-query rule, the slowest queries).
+
+Neon money comes from ``focus_charges`` (the pricing step prices Neon usage); without it the
+configured fallback prices are used and a data-quality note says so. Postgres statistics come
+from snapshot **deltas** (``collectors.postgres_deltas``), never lifetime counters.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import polars as pl
+
+from contribux_costs.analysis.rulebase import Candidate, RuleContext, fnum, usd
+
+_NEON_DAILY = """
+SELECT resource_id AS project_id, any_value(resource_name) AS project, billing_date AS date,
+  sum(value) FILTER (WHERE metric = 'cu_hours') AS cu_hours,
+  sum(value) FILTER (WHERE metric = 'root_branch_gb_months') AS root_gb_months,
+  sum(value) FILTER (WHERE metric = 'extra_branch_months') AS branch_months,
+  count(DISTINCT period_start) FILTER (WHERE metric = 'cu_hours' AND value > 0) AS active_periods,
+  any_value(granularity) AS granularity
+FROM usage WHERE provider = 'neon' AND billing_date >= $first AND billing_date < $end
+  AND granularity = (SELECT min_by(granularity, CASE granularity WHEN 'hourly' THEN 1
+      WHEN 'daily' THEN 2 ELSE 3 END) FROM usage WHERE provider = 'neon'
+      AND billing_date >= $first AND billing_date < $end)
+GROUP BY ALL ORDER BY 1, 3
+"""
+
+
+def neon_daily(ctx: RuleContext) -> pl.DataFrame:
+    """Per Neon project and day: CU-hours, root storage, branch-months, active periods."""
+    if "neon_daily" not in ctx.cache:
+        ctx.cache["neon_daily"] = (
+            ctx.store.query(_NEON_DAILY, {"first": ctx.first, "end": ctx.end})
+            if ctx.usage("neon")
+            else pl.DataFrame()
+        )
+    frame: pl.DataFrame = ctx.cache["neon_daily"]
+    return frame
+
+
+def neon_sku_costs(ctx: RuleContext) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """(project id, sku) → (cost, consumed quantity) from the month's FOCUS rows."""
+    if "neon_sku" in ctx.cache:
+        return dict(ctx.cache["neon_sku"])
+    out: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    if "focus_charges" in ctx.tables:
+        frame = ctx.store.query(
+            "SELECT ResourceId, SkuId, sum(BilledCost) AS cost, sum(ConsumedQuantity) AS qty "
+            "FROM focus_charges WHERE x_provider = 'neon' AND x_billing_date >= ? "
+            "AND x_billing_date < ? GROUP BY ALL",
+            [ctx.first, ctx.end],
+        )
+        for rid, sku, cost, qty in frame.iter_rows():
+            out[(str(rid), str(sku))] = (Decimal(cost or 0), Decimal(qty or 0))
+    ctx.cache["neon_sku"] = out
+    return dict(out)
+
+
+def compute_cost(ctx: RuleContext, project_id: str, cu_hours: float) -> Decimal:
+    """The project's compute cost: priced FOCUS rows, else CU-hours × the fallback price."""
+    priced = neon_sku_costs(ctx).get((project_id, "neon/compute"))
+    if priced is not None:
+        return priced[0]
+    ctx.note("neon compute not priced by the pricing step: using neon.cu_hour_price_usd")
+    return Decimal(str(cu_hours)) * ctx.cfg.dec("neon.cu_hour_price_usd")
+
+
+def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
+    frame = neon_daily(ctx)
+    if frame.is_empty():
+        return {}
+    return {str(k[0]): v for k, v in frame.partition_by(["project_id"], as_dict=True).items()}
+
+
+def branch_sprawl(ctx: RuleContext) -> list[Candidate]:
+    """Extra branch-months beyond the plan's allowance (preview branch per pull request)."""
+    included = ctx.cfg.num("neon.included_branches")
+    out = []
+    for pid, days in _projects(ctx).items():
+        months = float(days["branch_months"].fill_null(0).sum())
+        priced = neon_sku_costs(ctx).get((pid, "neon/extra-branches"))
+        cost = (
+            priced[0]
+            if priced is not None
+            else Decimal(str(max(months - included, 0))) * ctx.cfg.dec("neon.branch_price_usd")
+        )
+        if cost <= 0:
+            continue
+        name = str(days["project"][0])
+        out.append(
+            Candidate(
+                "neon.branch_sprawl", "neon", pid, "cost",
+                f"{months:.1f} branch-months of child branches in {name} "
+                f"(plan includes {included:.0f})",
+                "Delete each preview branch when its pull request closes (Vercel/Neon "
+                "integration cleanup or a branch expiration time) so child branches stay within "
+                "the plan's allowance",
+                cost, cost, f"neon:branches:{pid}", "high",
+                "the extra branch-months are billed exactly; closed-PR branches carry no value",
+                "low", f"branch-months > {included:.0f} included per project",
+                {"project": name, "branch_months": months, "included_branch_months": included,
+                 "avg_branches_alive": months, "extra_branch_cost_usd": float(usd(cost))},
+            )
+        )  # fmt: skip
+    return out
+
+
+def scale_to_zero(ctx: RuleContext) -> list[Candidate]:
+    """Compute that never suspends: flat CU-hours at the minimum size, day and night."""
+    min_cu = ctx.cfg.num("neon.min_cu")
+    share = ctx.cfg.num("neon.scale_to_zero_active_share")
+    idle = Decimal(str(ctx.cfg.num("neon.scale_to_zero_idle_share")))
+    out = []
+    for pid, days in _projects(ctx).items():
+        cu = days["cu_hours"].fill_null(0)
+        if cu.len() == 0 or fnum(cu.mean()) <= 0:
+            continue
+        always_on = fnum((cu >= min_cu * 24 * share).mean())
+        flat = fnum(cu.std()) / fnum(cu.mean())
+        if always_on < 0.9 or flat > 0.05:
+            continue  # suspends on some days, or follows traffic
+        name = str(days["project"][0])
+        cost = compute_cost(ctx, pid, float(cu.sum()))
+        out.append(
+            Candidate(
+                "neon.scale_to_zero", "neon", pid, "cost",
+                f"{name} never scales to zero ({float(cu.sum()):.0f} CU-hours, flat all month)",
+                "Enable scale-to-zero (suspend after 5 minutes idle) on this non-production "
+                "compute; it then runs only while it serves queries",
+                cost * idle, cost, f"neon:compute:{pid}", "medium",
+                f"the compute ran {always_on:.0%} of days around the clock at a flat level; "
+                f"{float(idle):.0%} idle time assumed (neon.scale_to_zero_idle_share)",
+                "low", f"active ≥ {share:.0%} of hours with a flat profile (CV ≤ 5%)",
+                {"project": name, "cu_hours": float(cu.sum()), "days_always_on_share": always_on,
+                 "daily_cv": flat, "compute_cost_usd": float(usd(cost))},
+            )
+        )  # fmt: skip
+    return out
+
+
+def storage_growth(ctx: RuleContext) -> list[Candidate]:
+    """Root-branch storage growing faster than the configured monthly rate."""
+    limit = ctx.cfg.num("neon.storage_growth_pct")
+    price = ctx.cfg.dec("neon.storage_gb_month_price_usd")
+    out = []
+    for pid, days in _projects(ctx).items():
+        gb = days["root_gb_months"].drop_nulls()
+        if gb.len() < 2 or fnum(gb[0]) <= 0:
+            continue
+        # Daily GB-months × days in the month = the GB level of that day.
+        first, last = fnum(gb[0]) * ctx.month.days, fnum(gb[-1]) * ctx.month.days
+        pct = 100 * (last / first - 1) * ctx.month.days / max(gb.len() - 1, 1)
+        if pct <= limit:
+            continue
+        added = Decimal(str(last - first)) * price
+        name = str(days["project"][0])
+        out.append(
+            Candidate(
+                "neon.storage_growth", "neon", pid, "cost",
+                f"{name} storage grows {pct:.0f}% a month ({first:.1f} → {last:.1f} GB)",
+                "Find the growing tables (pg_total_relation_size), archive or partition old rows, "
+                "and shorten the instant-restore window if it is longer than needed",
+                added, added, f"neon:storage:{pid}", "low",
+                "the growth is measured; how much of it can be pruned is not known",
+                "medium", f"storage growth > {limit:.0f}% per month",
+                {"project": name, "gb_start": first, "gb_end": last, "growth_pct_per_month": pct},
+            )
+        )  # fmt: skip
+    return out
+
+
+def database_project(ctx: RuleContext) -> tuple[str, Decimal] | None:
+    """The Neon project behind the Postgres statistics: configured, else the largest compute."""
+    wanted = str(ctx.cfg.get("neon.database_project") or "")
+    best: tuple[str, Decimal] | None = None
+    for pid, days in _projects(ctx).items():
+        cost = compute_cost(ctx, pid, float(days["cu_hours"].fill_null(0).sum()))
+        if wanted and wanted in (pid, str(days["project"][0])):
+            return pid, cost
+        if best is None or cost > best[1]:
+            best = (pid, cost)
+    return best
+
+
+def statement_summary(ctx: RuleContext) -> pl.DataFrame:
+    """Per statement over the month (from snapshot deltas): calls, time, share, ``is_slow``."""
+    if "pg_summary" not in ctx.cache:
+        ctx.cache["pg_summary"] = _load_summary(ctx)
+    frame: pl.DataFrame = ctx.cache["pg_summary"]
+    return frame
+
+
+def _load_summary(ctx: RuleContext) -> pl.DataFrame:
+    if "pg_statements_snapshots" not in ctx.tables:
+        ctx.note("no postgres data for the month")
+        return pl.DataFrame()
+    from contribux_costs.collectors import postgres_deltas as pgd
+
+    deltas = pgd.load_statement_deltas(ctx.store, ctx.month.window)
+    if deltas.is_empty():
+        ctx.note("no postgres data for the month")
+        return pl.DataFrame()
+    return pgd.query_summary(deltas, ctx.cfg.num("neon.slow_query_ms"))
+
+
+def slow_queries(ctx: RuleContext) -> list[Candidate]:
+    """Guide: Neon slow queries > 10 → add indexes or optimize queries (20% of database cost)."""
+    summary = statement_summary(ctx)
+    limit = int(ctx.cfg.num("neon.slow_query_count"))
+    target = database_project(ctx)
+    if summary.is_empty() or target is None:
+        return []
+    slow = summary.filter(pl.col("is_slow"))
+    if slow.height <= limit:
+        return []
+    pid, cost = target
+    share = ctx.cfg.dec("neon.slow_query_saving")
+    ms = ctx.cfg.num("neon.slow_query_ms")
+    worst = slow.sort("mean_exec_time", descending=True).row(0, named=True)
+    return [
+        Candidate(
+            "neon.slow_queries", "neon", pid, "cost",
+            f"{slow.height} queries average over {ms:.0f} ms",
+            "Add database indexes or optimize queries: start with the slowest statements "
+            "(EXPLAIN ANALYZE, missing indexes, pgvector index for <-> searches)",
+            cost * share, cost, f"neon:compute:{pid}", "medium",
+            "the guide's 20% rule of thumb on the database's compute cost",
+            "medium", f"slow queries (mean > {ms:.0f} ms) > {limit}",
+            {"slow_queries": float(slow.height), "slowest_mean_ms": float(worst["mean_exec_time"]),
+             "slowest_query": str(worst["query"])[:120], "compute_cost_usd": float(usd(cost)),
+             "slow_share_of_time": float(slow["share_of_total_time"].sum())},
+        )
+    ]  # fmt: skip
+
+
+def slowest_queries(ctx: RuleContext) -> list[Candidate]:
+    """The top statements by total time and their share of all execution time."""
+    summary = statement_summary(ctx)
+    target = database_project(ctx)
+    if summary.is_empty() or target is None:
+        return []
+    top = summary.head(int(ctx.cfg.num("neon.slowest_top_n")))
+    share = float(top["share_of_total_time"].fill_null(0).sum())
+    if share < ctx.cfg.num("neon.slowest_share"):
+        return []
+    pid, cost = target
+    gain = ctx.cfg.dec("neon.slowest_saving")
+    evidence: dict[str, float | str] = {"top_share_of_time": share}
+    for i, row in enumerate(top.iter_rows(named=True), start=1):  # top N statements only
+        evidence[f"q{i}_share"] = float(row["share_of_total_time"] or 0)
+        evidence[f"q{i}_mean_ms"] = float(row["mean_exec_time"] or 0)
+        evidence[f"q{i}_query"] = str(row["query"])[:120]
+    return [
+        Candidate(
+            "postgres.slowest_queries", "neon", pid, "cost",
+            f"{top.height} statements take {share:.0%} of all database time",
+            "Optimize these statements first (indexes, narrower selects, caching their results)",
+            cost * Decimal(str(share)) * gain, cost, f"neon:compute:{pid}", "low",
+            f"assumes {float(gain):.0%} less time on their share of compute; "
+            "counted after the slow-query rule",
+            "medium", f"top {top.height} share of time ≥ {ctx.cfg.num('neon.slowest_share'):.0%}",
+            evidence,
+        )
+    ]  # fmt: skip

@@ -1,0 +1,170 @@
+"""Upstash plan rules: pay-as-you-go vs fixed plan break-even, storage near a plan limit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usd
+
+_SQL = """
+SELECT resource_id AS database_id, any_value(resource_name) AS name,
+  any_value(dimensions) AS dimensions,
+  coalesce(sum(value) FILTER (WHERE metric = 'commands'), 0) AS commands,
+  coalesce(sum(value) FILTER (WHERE metric = 'bandwidth_gb'), 0) AS bandwidth_gb,
+  coalesce(max(value) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_gb,
+  coalesce(arg_max(value, billing_date) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_now_gb
+FROM usage WHERE provider = 'upstash' AND billing_date >= $first AND billing_date < $end
+GROUP BY 1 ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class RedisDb:
+    database_id: str
+    name: str
+    plan: str
+    commands: float
+    bandwidth_gb: float
+    storage_gb: float
+    storage_now_gb: float
+
+
+def databases(ctx: RuleContext) -> list[RedisDb]:
+    """The month's Upstash databases with their volumes (aggregated in DuckDB)."""
+    if "upstash_dbs" not in ctx.cache:
+        rows = []
+        if ctx.usage("upstash"):
+            frame = ctx.store.query(_SQL, {"first": ctx.first, "end": ctx.end})
+            for r in frame.iter_rows(named=True):  # one row per database
+                dims = json.loads(r["dimensions"] or "{}")
+                rows.append(
+                    RedisDb(
+                        str(r["database_id"]), str(r["name"]),
+                        str(dims.get("database_type") or "Pay as You Go"), float(r["commands"]),
+                        float(r["bandwidth_gb"]), float(r["storage_gb"]),
+                        float(r["storage_now_gb"]),
+                    )
+                )  # fmt: skip
+        ctx.cache["upstash_dbs"] = rows
+    return list(ctx.cache["upstash_dbs"])
+
+
+def payg_cost(ctx: RuleContext, db: RedisDb) -> Decimal:
+    """The month at pay-as-you-go list prices (the price-book fallback in the config)."""
+    c = ctx.cfg
+    commands = Decimal(str(db.commands)) / 100_000 * c.dec("upstash.payg_per_100k_commands")
+    storage = max(db.storage_gb - c.num("upstash.payg_free_storage_gb"), 0.0)
+    transfer = max(db.bandwidth_gb - c.num("upstash.payg_free_bandwidth_gb"), 0.0)
+    return (
+        commands
+        + Decimal(str(storage)) * c.dec("upstash.payg_storage_gb")
+        + Decimal(str(transfer)) * c.dec("upstash.payg_bandwidth_gb")
+    )
+
+
+def billed(ctx: RuleContext, database_id: str) -> Decimal | None:
+    """The database's priced cost from FOCUS rows (None when the pricing step has not run)."""
+    if "focus_charges" not in ctx.tables:
+        return None
+    value = ctx.store.scalar(
+        "SELECT sum(BilledCost) FROM focus_charges WHERE x_provider = 'upstash' "
+        "AND ResourceId = ? AND x_billing_date >= ? AND x_billing_date < ?",
+        [database_id, ctx.first, ctx.end],
+    )
+    return None if value is None else Decimal(value)
+
+
+def cheapest_fixed(ctx: RuleContext, storage_gb: float) -> tuple[float, Decimal] | None:
+    """The cheapest fixed plan whose size leaves the configured headroom over ``storage_gb``."""
+    headroom = 1 / ctx.cfg.num("upstash.storage_limit_share")
+    plans = sorted((float(s), Decimal(str(p))) for s, p in ctx.cfg.get("upstash.fixed_plans") or [])
+    return next(((s, p) for s, p in plans if s >= storage_gb * headroom), None)
+
+
+def plan_breakeven(ctx: RuleContext) -> list[Candidate]:
+    """Pay-as-you-go vs the cheapest fitting fixed plan, per database."""
+    out = []
+    for db in databases(ctx):
+        current = billed(ctx, db.database_id)
+        current = payg_cost(ctx, db) if current is None else current
+        fixed = cheapest_fixed(ctx, db.storage_gb)
+        if fixed is None or "fixed" in db.plan.lower():
+            continue
+        size, price = fixed
+        if price >= current:
+            continue
+        out.append(
+            Candidate(
+                "upstash.plan_breakeven", "upstash", db.database_id, "cost",
+                f"{db.name}: a fixed {_size(size)} plan (${price}) costs less than "
+                f"pay-as-you-go (${usd(current)})",
+                f"Switch {db.name} to the fixed {_size(size)} plan: {db.commands:,.0f} commands "
+                "a month are past the break-even; check its bandwidth and request limits",
+                current - price, current, f"upstash:{db.database_id}", "medium",
+                "computed from the month's commands and storage at list prices", "low",
+                "fixed plan price < pay-as-you-go cost",
+                {"database": db.name, "commands": db.commands, "storage_gb": db.storage_gb,
+                 "payg_cost_usd": float(usd(current)), "fixed_plan_usd": float(price),
+                 "fixed_plan_gb": size},
+            )
+        )  # fmt: skip
+    return out
+
+
+def storage_limit(ctx: RuleContext) -> list[Candidate]:
+    """Storage at or above the configured share of the database's plan size."""
+    share = ctx.cfg.num("upstash.storage_limit_share")
+    out = []
+    for db in databases(ctx):
+        limit = plan_limit_gb(ctx, db.plan)
+        if limit is None or db.storage_now_gb < share * limit:
+            continue
+        nxt = cheapest_fixed(ctx, limit)
+        added = nxt[1] if nxt is not None else Decimal(0)
+        out.append(
+            Candidate(
+                "upstash.storage_limit", "upstash", db.database_id, "scaling",
+                f"{db.name} uses {db.storage_now_gb / limit:.0%} of its {_size(limit)} plan",
+                "Evict cold keys (shorter TTLs, maxmemory policy) or move to the next plan size",
+                -added, added, f"upstash:size:{db.database_id}", "medium",
+                "storage gauge at the end of the month vs the plan size", "low",
+                f"storage ≥ {share:.0%} of the plan size",
+                {"database": db.name, "storage_gb": db.storage_now_gb, "plan_gb": limit},
+            )
+        )  # fmt: skip
+    return out
+
+
+def plan_limit_gb(ctx: RuleContext, plan: str) -> float | None:
+    """Storage limit of a plan name: Free 256 MB, "Fixed 1GB" → 1.0; pay-as-you-go: none."""
+    p = plan.lower().replace(" ", "")
+    if p == "free":
+        return 0.256
+    if p.startswith("fixed"):
+        size = p.removeprefix("fixed")
+        try:
+            return float(size[:-2]) / (1000 if size.endswith("mb") else 1)
+        except ValueError:
+            ctx.note(f"unknown Upstash plan {plan!r}: storage limit not checked")
+    return None
+
+
+def _size(gb: float) -> str:
+    return f"{gb * 1000:.0f} MB" if gb < 1 else f"{gb:g} GB"
+
+
+RULES: tuple[Rule, ...] = (plan_breakeven, storage_limit)
+
+
+def storage_series(ctx: RuleContext, database_id: str) -> pl.DataFrame:
+    """Daily storage gauge (date, value) of one database."""
+    return ctx.store.query(
+        "SELECT billing_date AS date, max(value) AS value FROM usage WHERE provider = 'upstash' "
+        "AND metric = 'storage_gb' AND resource_id = ? AND billing_date >= ? AND billing_date < ? "
+        "GROUP BY 1 ORDER BY 1",
+        [database_id, ctx.first, ctx.end],
+    )
