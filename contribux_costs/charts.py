@@ -13,9 +13,9 @@ import polars as pl
 
 PROVIDER_COLORS = {
     "openai": "#10a37f",
-    "vercel": "#111827",
-    "neon": "#00a37a",
-    "upstash": "#e11d48",
+    "vercel": "#0f172a",
+    "neon": "#7c3aed",
+    "upstash": "#f59e0b",
     "postgres": "#336791",
 }
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#84cc16", "#f97316"]
@@ -70,4 +70,106 @@ def stacked_daily(frame: pl.DataFrame, x: str, y: str, color: str, title: str, y
         legend_title_text=color,
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
     )
+    return fig
+
+
+def _layout(fig: Any, title: str, y_title: str, x_title: str, height: int = 400) -> Any:
+    fig.update_layout(
+        title=title,
+        yaxis_title=y_title,
+        xaxis_title=x_title,
+        template="plotly_white",
+        height=height,
+        margin={"l": 70, "r": 20, "t": 60, "b": 50},
+    )
+    return fig
+
+
+def lines(
+    frame: pl.DataFrame,
+    x: str,
+    y: str,
+    color: str,
+    title: str,
+    y_title: str,
+    percent: bool = False,
+) -> Any:
+    """One line per ``color`` group (e.g. hit ratio per cache, CU-hours per project)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    groups = sorted(frame[color].unique().to_list()) if frame.height else []
+    for i, key in enumerate(groups):
+        part = frame.filter(pl.col(color) == key).sort(x)
+        fig.add_trace(
+            go.Scatter(
+                x=part[x].to_list(),
+                y=part[y].to_list(),
+                name=str(key),
+                mode="lines+markers",
+                line={"color": PALETTE[i % len(PALETTE)]},
+                marker={"size": 4},
+            )
+        )
+    if percent:
+        fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, title, y_title, "day (UTC)")
+
+
+def forecast_band(history: pl.DataFrame, points: pl.DataFrame, title: str) -> Any:
+    """Actual daily cost, then the forecast with its prediction interval as a shaded band."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=history["date"].to_list(),
+            y=history["value"].to_list(),
+            name="actual",
+            mode="lines",
+            line={"color": "#111827"},
+        )
+    )
+    if points.height:
+        x = points["date"].to_list()
+        fig.add_trace(
+            go.Scatter(
+                x=x + x[::-1],
+                y=points["upper"].to_list() + points["lower"].to_list()[::-1],
+                fill="toself",
+                fillcolor="rgba(37,99,235,0.15)",
+                line={"width": 0},
+                name="80% interval",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=points["point"].to_list(),
+                name="forecast",
+                mode="lines",
+                line={"color": "#2563eb", "dash": "dash"},
+            )
+        )
+    return _layout(fig, title, "USD per day", "day (UTC)")
+
+
+def hbar(frame: pl.DataFrame, label: str, value: str, title: str, x_title: str) -> Any:
+    """Horizontal bars, largest on top (e.g. cost by model)."""
+    import plotly.graph_objects as go
+
+    part = frame.sort(value)
+    fig = go.Figure(
+        go.Bar(
+            x=part[value].to_list(),
+            y=part[label].to_list(),
+            orientation="h",
+            marker_color=PALETTE[0],
+            text=[f"${v:,.2f}" for v in part[value].to_list()],
+            textposition="auto",
+        )
+    )
+    fig = _layout(fig, title, "", x_title, height=max(260, 50 * part.height + 120))
+    fig.update_layout(margin={"l": 180})
     return fig

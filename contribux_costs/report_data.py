@@ -1,0 +1,200 @@
+"""The series and tables the report notebooks chart: pure reads over the store, tested.
+
+Notebooks only call these and draw; nothing here renders.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from contribux_costs.analysis.forecast import forecast
+from contribux_costs.collectors.postgres_deltas import (
+    load_database_deltas,
+    load_statement_deltas,
+    query_summary,
+)
+from contribux_costs.periods import Month
+from contribux_costs.store import Store
+from contribux_costs.summary import cost_source
+
+_DATED_MODEL = r"-\d{4}-\d{2}-\d{2}$"
+
+
+def daily_total(store: Store, until: Month) -> pl.DataFrame:
+    """Every collected day up to the end of ``until``: date, value (USD float, all providers)."""
+    src = cost_source(store, until)
+    return store.query(
+        f"SELECT {src.day_col} AS date, sum({src.cost_col})::DOUBLE AS value FROM {src.table} "
+        f"WHERE {src.day_col} < ? GROUP BY ALL ORDER BY date",
+        [until.next.first_day],
+    )
+
+
+def monthly_totals(store: Store, until: Month, months: int = 6) -> pl.DataFrame:
+    """month (YYYY-MM), provider, cost (USD float) for the ``months`` months up to ``until``."""
+    src = cost_source(store, until)
+    start = until.first_day
+    for _ in range(months - 1):
+        start = Month.containing(start).prev.first_day
+    return store.query(
+        f"SELECT strftime({src.day_col}, '%Y-%m') AS month, {src.provider_col} AS provider, "
+        f"sum({src.cost_col})::DOUBLE AS cost FROM {src.table} "
+        f"WHERE {src.day_col} >= ? AND {src.day_col} < ? GROUP BY ALL ORDER BY month, provider",
+        [start, until.next.first_day],
+    )
+
+
+def next_month_forecast(store: Store, month: Month) -> tuple[pl.DataFrame, pl.DataFrame, float]:
+    """(history of the last 8 weeks, daily forecast of the next month, backtest WAPE or nan).
+
+    The forecast continues from the last collected day through the end of the next month.
+    """
+    history = daily_total(store, month)
+    if history.height == 0:
+        empty = pl.DataFrame(schema={"date": pl.Date, "point": pl.Float64})
+        return history, empty, float("nan")
+    last: date = history["date"].max()  # type: ignore[assignment]
+    horizon = (month.next.next.first_day - last).days - 1
+    fc = forecast(history, max(horizon, 1))
+    points = fc.to_frame().filter(pl.col("date") >= month.next.first_day)
+    recent = history.filter(pl.col("date") > last - timedelta(days=56))
+    err = fc.backtest.wape if fc.backtest and fc.backtest.wape is not None else float("nan")
+    return recent, points, err
+
+
+def top_models(store: Store, month: Month, limit: int = 8) -> pl.DataFrame:
+    """OpenAI cost by model family (dated ids folded), largest first: model, cost."""
+    src = cost_source(store, month)
+    sku = "SkuId" if src.table == "focus_charges" else "x_line_item"
+    frame = store.query(
+        f"SELECT split_part({sku}, ',', 1) AS item, sum({src.cost_col})::DOUBLE AS cost "
+        f"FROM {src.table} WHERE {src.provider_col} = 'openai' "
+        f"AND {src.day_col} >= ? AND {src.day_col} < ? GROUP BY ALL",
+        [month.first_day, month.next.first_day],
+    )
+    return (
+        frame.with_columns(
+            pl.col("item").str.replace(_DATED_MODEL, "").fill_null("(other)").alias("model")
+        )
+        .group_by("model")
+        .agg(pl.col("cost").sum())
+        .sort("cost", descending=True)
+        .head(limit)
+    )
+
+
+def usage_daily(store: Store, month: Month, provider: str, metric: str) -> pl.DataFrame:
+    """date, resource (name or id), value: one usage metric per day and resource."""
+    return store.query(
+        "SELECT billing_date AS date, coalesce(resource_name, resource_id, '(none)') AS resource, "
+        "sum(value) AS value FROM usage WHERE provider = ? AND metric = ? "
+        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL ORDER BY date, resource",
+        [provider, metric, month.first_day, month.next.first_day],
+    )
+
+
+def hit_ratios_daily(store: Store, month: Month) -> pl.DataFrame:
+    """layer, subject, date, hits, lookups, ratio — every cache layer the data shows."""
+    frames = [_redis(store, month), _prompt_cache(store, month), _buffer_cache(store, month)]
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return pl.DataFrame(
+            schema={
+                "layer": pl.String,
+                "subject": pl.String,
+                "date": pl.Date,
+                "hits": pl.Float64,
+                "lookups": pl.Float64,
+                "ratio": pl.Float64,
+            }
+        )
+    return pl.concat(frames, how="vertical_relaxed").sort("layer", "subject", "date")
+
+
+def _ratio(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.when(pl.col("lookups") > 0).then(pl.col("hits") / pl.col("lookups")).alias("ratio")
+    )
+
+
+def _redis(store: Store, month: Month) -> pl.DataFrame:
+    frame = store.query(
+        "SELECT 'redis' AS layer, coalesce(resource_name, resource_id) AS subject, "
+        "billing_date AS date, sum(value) FILTER (metric = 'hits') AS hits, "
+        "sum(value) FILTER (metric IN ('hits', 'misses')) AS lookups FROM usage "
+        "WHERE provider = 'upstash' AND metric IN ('hits', 'misses') "
+        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL",
+        [month.first_day, month.next.first_day],
+    )
+    return _ratio(frame)
+
+
+def _prompt_cache(store: Store, month: Month) -> pl.DataFrame:
+    frame = store.query(
+        "SELECT 'openai_prompt' AS layer, regexp_replace(resource_name, ?, '') AS subject, "
+        "billing_date AS date, sum(value) FILTER (metric = 'input_cached_tokens') AS hits, "
+        "sum(value) FILTER (metric = 'input_tokens') AS lookups FROM usage "
+        "WHERE provider = 'openai' AND service = 'completions' "
+        "AND metric IN ('input_tokens', 'input_cached_tokens') "
+        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL",
+        [_DATED_MODEL, month.first_day, month.next.first_day],
+    )
+    return _ratio(frame)
+
+
+def _buffer_cache(store: Store, month: Month) -> pl.DataFrame:
+    if "pg_database_snapshots" not in store.tables():
+        return pl.DataFrame()
+    deltas = load_database_deltas(store, month.window)
+    if deltas.height == 0:
+        return pl.DataFrame()
+    time_col = "fetched_at" if "fetched_at" in deltas.columns else deltas.columns[0]
+    return _ratio(
+        deltas.group_by(
+            pl.col(time_col).dt.date().alias("date"), pl.col("datname").alias("subject")
+        )
+        .agg(
+            pl.col("blks_hit").sum().cast(pl.Float64).alias("hits"),
+            (pl.col("blks_hit") + pl.col("blks_read")).sum().cast(pl.Float64).alias("lookups"),
+        )
+        .with_columns(pl.lit("postgres_buffer").alias("layer"))
+        .select("layer", "subject", "date", "hits", "lookups")
+    )
+
+
+CACHE_LAYERS = {
+    "redis": "Redis (Upstash)",
+    "postgres_buffer": "Postgres buffer cache",
+    "openai_prompt": "OpenAI prompt cache",
+    "vercel_edge": "Vercel edge",
+}
+
+
+def service_costs(store: Store, month: Month, provider: str) -> pl.DataFrame:
+    """service, cost (Decimal) for one provider's month, largest first."""
+    src = cost_source(store, month)
+    return store.query(
+        f"SELECT coalesce(ServiceName, '(none)') AS service, sum({src.cost_col}) AS cost "
+        f"FROM {src.table} WHERE {src.provider_col} = ? AND {src.day_col} >= ? "
+        f"AND {src.day_col} < ? GROUP BY ALL ORDER BY cost DESC",
+        [provider, month.first_day, month.next.first_day],
+    )
+
+
+def slowest_queries(store: Store, month: Month, limit: int = 10) -> pl.DataFrame:
+    """The statements with the most execution time in the month, with their share of the total."""
+    if "pg_statements_snapshots" not in store.tables():
+        return pl.DataFrame()
+    summary_ = query_summary(load_statement_deltas(store, month.window))
+    if summary_.height == 0:
+        return summary_
+    return summary_.head(limit).select(
+        pl.col("query").str.slice(0, 90).alias("query"),
+        pl.col("calls").cast(pl.Int64),
+        (pl.col("mean_exec_time")).round(1).alias("mean ms"),
+        (pl.col("total_exec_time") / 1000 / 3600).round(2).alias("total hours"),
+        (pl.col("share_of_total_time") * 100).round(1).alias("share %"),
+        pl.col("is_slow").alias("slow"),
+    )
