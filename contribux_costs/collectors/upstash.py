@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
@@ -108,7 +109,7 @@ class UpstashCollector:
             transport = demo_transport(ctx.settings, DemoModel(), DemoClock(t))
             clients = HttpClients(ctx.settings, transport, ctx.clients.policy, limiters={})
             try:
-                s, r = take_snapshots(clients, ctx.settings, lambda t=t: t)
+                s, r = take_snapshots(clients, ctx.settings, _fixed(t))
             finally:
                 clients.close()
             snaps += s
@@ -153,7 +154,7 @@ def replay_times(window: Window, now: datetime) -> list[datetime]:
 
 # -- fetching ------------------------------------------------------------------------------------
 def take_snapshots(
-    clients: HttpClients, settings: Settings, now: Any
+    clients: HttpClients, settings: Settings, now: Callable[[], datetime]
 ) -> tuple[list[Snapshot], list[RawPage]]:
     """List databases (secrets dropped at once), then one stats snapshot (and INFO) per database."""
     client = clients.client("upstash")
@@ -214,7 +215,7 @@ def fetch_info(clients: HttpClients, settings: Settings, db: Database) -> tuple[
     try:
         reply = caller.call(INFO, attempt)
     except CollectError as exc:
-        status = "failed: " + redact(str(exc), secrets)[:300]
+        status = _failed(str(exc), secrets)
         log.warning(
             "upstash INFO for %s unavailable, using the hits/misses series: %s", db.id, status
         )
@@ -223,12 +224,19 @@ def fetch_info(clients: HttpClients, settings: Settings, db: Database) -> tuple[
         client.close()
     if not isinstance(reply, dict) or not isinstance(reply.get("result"), str):
         error = reply.get("error") if isinstance(reply, dict) else None
-        return None, "failed: " + redact(str(error or "no 'result' text in the reply"), secrets)[
-            :300
-        ]
+        return None, _failed(str(error or "no 'result' text in the reply"), secrets)
     text = reply["result"]
     has = parse_info(text)
     return text, "ok" if "keyspace_hits" in has and "keyspace_misses" in has else "no_counters"
+
+
+def _fixed(t: datetime) -> Callable[[], datetime]:
+    return lambda: t
+
+
+def _failed(message: str, secrets: list[str]) -> str:
+    """The INFO status kept with the snapshot: short, and with every secret masked."""
+    return "failed: " + redact(message, secrets)[:300]
 
 
 def make_collector(settings: Settings) -> UpstashCollector:
