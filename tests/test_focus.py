@@ -176,6 +176,12 @@ def test_unknown_model_is_stored_as_a_finding(store: Store) -> None:
     assert _rows(store).filter(pl.col("ResourceName") == "mystery-model").height == 0
 
 
+def test_empty_month_builds_no_rows(store: Store) -> None:
+    result = build_focus(store, Month.parse("2024-02"))
+    assert (result.rows, result.billed_cost, result.findings) == (0, Decimal(0), [])
+    assert store.scalar("SELECT count(*) FROM focus_charges") == 0
+
+
 def test_rebuild_replaces_only_its_month(store: Store) -> None:
     write(
         store, "usage", [usage("neon", "cu_hours", "CU-hours", date(2025, 10, 3), 10, dims=LAUNCH)]

@@ -377,3 +377,30 @@ def test_openai_unknown_model_is_a_finding_with_volume(store: Store) -> None:
     got = {(f.subject, f.metric, f.volume) for f in findings}
     assert ("ft:gpt-4o-mini-2024-07-18:org::x", "output_tokens", 700.0) in got
     assert ("ft:gpt-4o-mini-2024-07-18:org::x", "input_uncached_tokens", 5000.0) in got
+
+
+def test_hourly_buckets_become_one_daily_line(store: Store) -> None:
+    # 24 hourly Neon buckets of 5 CU-hours = 120 CU-hours on one day × $0.14 = $16.80, one line.
+    rows = []
+    for h in range(24):
+        row = usage("neon", "cu_hours", "CU-hours", D1, 5, dims=LAUNCH)
+        row["period_start"] += timedelta(hours=h)
+        row["period_end"] = row["period_start"] + timedelta(hours=1)
+        rows.append(row)
+    write(store, "usage", rows)
+    lines, _ = priced(store, "neon")
+    compute = lines.filter(pl.col("sku") == "neon/compute")
+    assert compute.height == 1 and total(compute) == Decimal("16.80")
+    assert compute["period_end"][0] - compute["period_start"][0] == timedelta(days=1)
+
+
+def test_hourly_gauge_is_averaged_not_summed(store: Store) -> None:
+    # A 31 GB storage gauge sampled twice on one September day is 31 GB for that day:
+    # 31 / 30 GB-months = 1.0333; minus the free 1 GB-month → 0.0333 × $0.25 = $0.0083 → $0.01.
+    rows = [usage("upstash", "storage_gb", "GB", D1, 31, dims=PAYG) for _ in range(2)]
+    rows[1]["period_start"] += timedelta(hours=12)
+    write(store, "usage", rows)
+    lines, _ = priced(store, "upstash")
+    assert lines.height == 1
+    assert float(lines["qty"][0]) == pytest.approx(31 / 30)
+    assert total(lines) == Decimal("0.01")

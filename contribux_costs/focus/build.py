@@ -55,7 +55,7 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
     lines, findings = price_usage(store, book, month, [*COMPUTED_PROVIDERS, *ESTIMATED_PROVIDERS])
     computed = _computed_rows(lines, _billed_days(store, month), _demo_flags(store), month)
     frame = pl.concat([_conform(billed), _conform(computed)])
-    _replace_month(store, month, frame, findings_frame(findings).with_columns())
+    _replace_month(store, month, frame, findings_frame(findings))
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
         for r in frame.group_by("x_cost_source")
@@ -91,6 +91,8 @@ def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:
     """Every FOCUS column, in table order, with its type (missing ones as typed nulls)."""
+    if frame.width == 0:  # selecting only literals from an empty frame would make one null row
+        return pl.DataFrame(schema=FOCUS_COLUMNS)
     return frame.select(
         (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
         for c, t in FOCUS_COLUMNS.items()

@@ -109,26 +109,37 @@ def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame
 
 _PRICED_SQL = """
 WITH plan_fields AS (SELECT DISTINCT provider, field FROM _pb_plans),
-u AS (
-    SELECT u.*, row_number() OVER () AS rid, m.component, m.gauge,
-           coalesce(m.unit, u.unit) AS c_unit,
-           json_extract_string(u.dimensions, '$.' || pf.field) AS raw_plan,
-           f.family,
-           CASE WHEN u.provider = 'openai'
-                     THEN 'openai/' || coalesce(f.family, '?' || coalesce(u.resource_name, ''))
-                          || '/' || m.component
+-- Hourly or minute buckets are summed to the billing day first (a gauge is averaged): prices
+-- are dated by day, and a FOCUS row per day and resource is what invoices show.
+d AS (
+    SELECT u.provider, u.endpoint, u.service, u.resource_id, u.resource_name, u.metric,
+           coalesce(m.unit, u.unit) AS c_unit, u.billing_date, u.dimensions, m.component, m.gauge,
+           CASE WHEN u.provider = 'openai' THEN NULL
                 WHEN m.sku_from_service THEN u.provider || '/' || u.service
-                ELSE m.sku END AS sku,
-           coalesce(json_extract_string(u.dimensions, '$.batch'), '') IN ('true', 'True', '1')
-               AS batch,
-           (CASE WHEN m.gauge THEN u.value / $days ELSE u.value END)::DECIMAL(38, 12) AS qty
+                ELSE m.sku END AS meter_sku,
+           min(u.period_start) AS period_start, max(u.period_end) AS period_end,
+           sum(u.value) AS total, avg(u.value) AS mean
     FROM usage u
     JOIN _pb_providers p ON p.provider = u.provider
     JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
          AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
-    LEFT JOIN plan_fields pf ON pf.provider = u.provider
-    LEFT JOIN _pb_families f ON u.provider = 'openai' AND f.model = u.resource_name
     WHERE u.billing_date >= $first AND u.billing_date < $next
+    GROUP BY ALL
+),
+u AS (
+    SELECT d.*, row_number() OVER () AS rid,
+           json_extract_string(d.dimensions, '$.' || pf.field) AS raw_plan,
+           f.family,
+           CASE WHEN d.provider = 'openai'
+                     THEN 'openai/' || coalesce(f.family, '?' || coalesce(d.resource_name, ''))
+                          || '/' || d.component
+                ELSE d.meter_sku END AS sku,
+           coalesce(json_extract_string(d.dimensions, '$.batch'), '') IN ('true', 'True', '1')
+               AS batch,
+           (CASE WHEN d.gauge THEN d.mean / $days ELSE d.total END)::DECIMAL(38, 12) AS qty
+    FROM d
+    LEFT JOIN plan_fields pf ON pf.provider = d.provider
+    LEFT JOIN _pb_families f ON d.provider = 'openai' AND f.model = d.resource_name
 ),
 up AS (
     SELECT u.*, CASE WHEN u.raw_plan IS NULL THEN '' ELSE coalesce(a.plan, lower(u.raw_plan)) END
