@@ -183,6 +183,24 @@ def test_snapshot_rows_scalars_series_and_info() -> None:
     assert nulls["n"][0] == 0  # produce_throughput/consume_throughput are null: no points
 
 
+def test_odd_but_harmless_values_are_tolerated() -> None:
+    """Numeric strings are read as numbers; points without an x and null series are skipped."""
+    fake = FakeUpstash()
+    fake.stats[REPOS]["total_monthly_requests"] = "6120455"
+    fake.stats[REPOS]["hits"].append({"x": None, "y": 3.0})
+    fake.stats[REPOS]["command_counts"].append({"metric_identifier": "DEL", "data_points": None})
+    store = open_store(":memory:")
+    run(store, fake, NOW)
+    assert (
+        store.scalar(
+            "SELECT total_monthly_requests FROM upstash_snapshots WHERE database_id = ?", [REPOS]
+        )
+        == 6120455
+    )
+    n = "SELECT count(*) FROM upstash_series WHERE database_id = ? AND series = 'hits'"
+    assert store.scalar(n, [REPOS]) == store.scalar(n, [VECTOR]) == 3
+
+
 def test_rerun_at_the_same_fetch_time_replaces_and_a_later_run_adds() -> None:
     store = open_store(":memory:")
     fake = FakeUpstash()

@@ -129,8 +129,13 @@ def databases_frame(snaps: list[Snapshot]) -> pl.DataFrame:
 
 
 def _number(value: object) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if ok else None  # type: ignore[arg-type]
+    """A JSON number (or a numeric string: be lenient with a counter's type); else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def snapshots_frame(snaps: list[Snapshot], series: pl.DataFrame) -> pl.DataFrame:
@@ -230,17 +235,22 @@ def series_frame(snaps: list[Snapshot]) -> pl.DataFrame:
     ).drop("x")
 
 
+def _is_point(p: object) -> bool:
+    return isinstance(p, dict) and isinstance(p.get("x"), str)
+
+
 def _points(name: str, value: object) -> list[tuple[str | None, dict[str, Any]]]:
-    if isinstance(value, dict) and "x" in value:  # monitor_count arrives as a single point
-        return [(None, value)]
+    """(label, point) pairs of one stats field; points without an ``x`` string are skipped."""
+    if _is_point(value):  # monitor_count arrives as a single point
+        return [(None, value)]  # type: ignore[list-item]
     if not isinstance(value, list):
         return []
     out: list[tuple[str | None, dict[str, Any]]] = []
     for item in value:
-        if isinstance(item, dict) and "data_points" in item:  # command_counts
+        if isinstance(item, dict) and isinstance(item.get("data_points"), list):  # command_counts
             label = str(item.get("metric_identifier"))
-            out += [(label, p) for p in item["data_points"] or [] if isinstance(p, dict)]
-        elif isinstance(item, dict) and "x" in item:
+            out += [(label, p) for p in item["data_points"] if _is_point(p)]
+        elif _is_point(item):
             out.append((None, item))
     return out
 
@@ -256,9 +266,10 @@ def parse_go_times(x: pl.Series) -> pl.Series:
         pl.Datetime("ns", "UTC"), "%Y-%m-%d %H:%M:%S%.f %z", strict=False
     ).dt.cast_time_unit("us")
     bad = x.filter(parsed.is_null() & x.is_not_null())
-    if bad.len() or x.null_count():
-        shown = bad[0] if bad.len() else None
-        raise SchemaError(PROVIDER, STATS, f"series timestamp {shown!r} is not in Go's time format")
+    if bad.len():
+        raise SchemaError(
+            PROVIDER, STATS, f"series timestamp {bad[0]!r} is not in Go's time format"
+        )
     return parsed
 
 
