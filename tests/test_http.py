@@ -105,6 +105,14 @@ def test_non_retryable_status_raises_at_once_with_a_hint() -> None:
     assert sleeps == []
 
 
+@pytest.mark.parametrize("status", [401, 503])
+def test_an_echoed_key_in_an_error_body_is_masked(status: int) -> None:
+    echo = httpx.Response(status, json={"error": {"message": f"Incorrect API key: {SECRET}"}})
+    with pytest.raises(CollectError) as info:
+        caller([], tries=1).call("projects", scripted([echo]))
+    assert SECRET not in str(info.value) and "Incorrect API key: ***" in str(info.value)
+
+
 def test_gives_up_after_max_tries_naming_provider_and_endpoint() -> None:
     sleeps: list[float] = []
     outcomes: list[object] = [httpx.ConnectError(f"refused for {SECRET}")] * 4
