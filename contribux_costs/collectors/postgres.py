@@ -10,6 +10,12 @@ Neon's transaction-mode pooler too, where startup ``options`` are refused), with
 timeout and a ``statement_timeout`` local to the transaction. The connection string never reaches
 an error message or a table: messages pass through :func:`redact` with the URL and its password.
 
+On Neon, statistics live in the compute's memory: a compute suspend (scale to zero) or restart
+resets them, which the deltas detect; the activity since the previous snapshot is then lost, so
+snapshot often enough. But a connection also wakes a suspended compute (and keeps it up for the
+suspend timeout), so a snapshot schedule tighter than the application's own traffic costs compute:
+daily, or hourly during business hours, is the trade-off the README recommends.
+
 The role needs ``pg_read_all_stats`` (Neon's ``neon_superuser`` has it) to see other roles'
 statements; without it PostgreSQL hides their text and ``queryid`` and those rows are skipped.
 
@@ -198,19 +204,18 @@ class LiveSource:
         return [snapshot_instant(now)]
 
     def read(self, endpoint: str, at: datetime) -> list[dict[str, Any]]:
-        with self.connect(endpoint) as conn:
-            try:
-                with conn.transaction():
-                    conn.execute(
-                        sql.SQL("SET LOCAL statement_timeout = {}").format(
-                            sql.Literal(self.statement_timeout_ms)
-                        )
-                    )
-                    if endpoint == STATEMENTS:
-                        return _read_statements(conn, endpoint)
-                    return list(conn.execute(_DATABASE_SQL).fetchall())
-            except psycopg.Error as exc:
-                raise self._query_error(endpoint, exc) from None
+        # One connection per read: the snapshot is "now" (``at`` is when it is stored).
+        timeout = sql.SQL("SET LOCAL statement_timeout = {}").format(
+            sql.Literal(self.statement_timeout_ms)
+        )
+        try:
+            with self.connect(endpoint) as conn, conn.transaction():
+                conn.execute(timeout)
+                if endpoint == STATEMENTS:
+                    return _read_statements(conn, endpoint)
+                return list(conn.execute(_DATABASE_SQL).fetchall())
+        except psycopg.Error as exc:  # closing included: nothing from psycopg leaks unredacted
+            raise self.query_error(endpoint, exc) from None
 
     def connect(self, endpoint: str) -> psycopg.Connection[dict[str, Any]]:
         """A read-only connection (every transaction ``BEGIN READ ONLY``), errors redacted."""
@@ -249,7 +254,8 @@ class LiveSource:
             return "(unparsable DATABASE_URL)"
         return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}"
 
-    def _query_error(self, endpoint: str, exc: psycopg.Error) -> CollectError:
+    def query_error(self, endpoint: str, exc: psycopg.Error) -> CollectError:
+        """A psycopg error while reading, as a CollectError that says what to do."""
         if isinstance(exc, psycopg.errors.ObjectNotInPrerequisiteState):
             return CollectError(PROVIDER, endpoint, NOT_PRELOADED)
         if isinstance(exc, psycopg.errors.QueryCanceled):
