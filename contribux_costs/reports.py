@@ -23,7 +23,7 @@ from contribux_costs.errors import ReportError
 from contribux_costs.periods import Month
 from contribux_costs.store import open_store
 
-REPORT_NOTEBOOKS = ("report",)
+REPORT_NOTEBOOKS = ("report", "cache")
 TEMPLATES = Path(__file__).parent / "report_templates"
 
 

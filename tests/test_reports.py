@@ -45,7 +45,7 @@ def test_index_lists_month_with_total(rendered: tuple[Path, Path]) -> None:
     assert facts["demo"] is True and facts["partial"] is False
     assert float(facts["total_usd"]) > 0
     assert f"${float(facts['total_usd']):,.2f}" in index
-    assert 'href="2025-01/report.html"' in index
+    assert 'href="2025-01/report.html"' in index and 'href="2025-01/cache.html"' in index
 
 
 def _failing_notebooks(tmp: Path) -> Path:
@@ -94,13 +94,47 @@ def test_month_without_data_is_a_clear_error(rendered: tuple[Path, Path], tmp_pa
 
 
 @pytest.mark.browser
-def test_report_draws_offline_in_chromium(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(("page", "min_plots"), [("report", 6), ("cache", 2)])
+def test_report_draws_offline_in_chromium(
+    rendered: tuple[Path, Path], tmp_path: Path, page: str, min_plots: int
+) -> None:
     assert CHROMIUM.exists(), "Debian chromium is required (.ci/run installs it)"
     _, reports = rendered
-    shot = tmp_path / "report.png"
-    check = open_offline(reports / "2025-01" / "report.html", shot)
-    assert check.plots >= 1
+    shot = tmp_path / f"{page}.png"  # kept in the test's temp dir for a person to look at
+    check = open_offline(reports / "2025-01" / f"{page}.html", shot)
+    assert check.plots >= min_plots
     assert check.plots_with_traces == check.plots
     assert check.outside_requests == []
     assert check.console_errors == []
     assert shot.stat().st_size > 10_000
+
+
+def test_every_report_page_is_small_and_offline(rendered: tuple[Path, Path]) -> None:
+    _, reports = rendered
+    pages = sorted((reports / "2025-01").glob("*.html"))
+    assert [p.stem for p in pages] == ["cache", "report"]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert page.stat().st_size < 6_000_000
+        assert EXTERNAL_LOAD.search(html) is None
+        assert html.count("Plotly.newPlot") >= 2 and "DEMO DATA" in html
+
+
+def test_explore_notebook_runs_under_papermill(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+    import papermill as pm
+
+    db, _ = rendered
+    out = tmp_path / "explore.ipynb"
+    pm.execute_notebook(
+        str(REPO / "notebooks" / "explore.ipynb"),
+        str(out),
+        parameters={"month": "2025-01", "db_path": str(db)},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(REPO / "notebooks"),
+    )
+    executed = nbformat.read(str(out), as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = str(outputs)
+    assert "focus_charges" in text and "usage" in text

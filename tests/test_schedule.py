@@ -1,0 +1,51 @@
+"""The scheduled workflow parses, and calls only make targets and CLI commands that exist."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from contribux_costs.cli import build_parser
+from tests.report_helpers import REPO
+
+WORKFLOW = REPO / ".github" / "workflows" / "costs.yml"
+
+
+def _targets() -> set[str]:
+    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    return set(re.findall(r"^([a-z][a-z-]*):", text, flags=re.MULTILINE))
+
+
+def _subcommands() -> set[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return set(action.choices)  # type: ignore[arg-type]
+
+
+def test_workflow_parses_with_daily_and_monthly_schedules() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    triggers = flow[True] if True in flow else flow["on"]  # YAML 1.1 reads `on` as True
+    crons = [s["cron"] for s in triggers["schedule"]]
+    assert all(len(c.split()) == 5 for c in crons)
+    assert any(c.split()[2:] == ["*", "*", "*"] for c in crons)  # daily
+    assert any(c.split()[2] == "1" for c in crons)  # monthly, on the 1st
+    assert "workflow_dispatch" in triggers
+
+
+def test_workflow_runs_only_existing_targets_and_commands() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    runs = [s["run"] for job in flow["jobs"].values() for s in job["steps"] if "run" in s]
+    targets, commands = _targets(), _subcommands()
+    made = [m for r in runs for m in re.findall(r"\bmake ([a-z][a-z-]*)", r)]
+    called = [c for r in runs for c in re.findall(r"contribux-costs ([a-z]+)", r)]
+    assert made and called
+    assert set(made) <= targets, set(made) - targets
+    assert set(called) <= commands, set(called) - commands
+    uploads = [
+        s
+        for job in flow["jobs"].values()
+        for s in job["steps"]
+        if str(s.get("uses", "")).startswith("actions/upload-artifact")
+    ]
+    assert uploads and uploads[0]["with"]["path"] == "reports/"
