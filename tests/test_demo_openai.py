@@ -202,3 +202,22 @@ def test_a_foreign_cursor_gets_a_400_not_a_crash() -> None:
     params = {"start_time": 1735689600, "page": "page_not-base64!"}
     response = client().get("organization/usage/completions", params=params)
     assert response.status_code == 400 and "invalid page cursor" in response.text
+
+
+def test_models_and_project_ids_filters_are_honoured() -> None:
+    day = datetime(2025, 1, 14, tzinfo=UTC)
+    mini = "gpt-4o-mini-2024-07-18"
+    page = get(
+        "organization/usage/completions",
+        day,
+        1,
+        group_by=GROUPED,
+        models=[mini],
+        project_ids=["proj_contribux_dev"],
+    )
+    assert list(totals(page)) == [("proj_contribux_dev", mini)]
+
+
+def test_unknown_host_is_a_404_from_the_demo_transport() -> None:
+    response = client().get("https://example.invalid/v1/anything")
+    assert response.status_code == 404 and "no host example.invalid" in response.text

@@ -89,6 +89,15 @@ def test_migrations_apply_once_and_reopen_applies_nothing(tmp_path: Path) -> Non
         assert again.scalar("SELECT count(*) FROM usage") == 3  # data survived the reopen
 
 
+def test_unopenable_path_is_a_store_error_naming_it_and_the_fix(tmp_path: Path) -> None:
+    folder = tmp_path / "a-directory"
+    folder.mkdir()
+    with pytest.raises(
+        StoreError, match=r"cannot open the DuckDB store at .*a-directory.*CONTRIBUX_COSTS_DB"
+    ):
+        open_store(folder)
+
+
 def test_read_only_store_reads_without_migrating(tmp_path: Path) -> None:
     path = tmp_path / "costs.duckdb"
     open_store(path).close()
