@@ -22,7 +22,10 @@ class Settings(BaseSettings):
     """Every environment variable the package reads (see ``.env.example``)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
         env_ignore_empty=True,
     )
 
