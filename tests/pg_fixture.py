@@ -90,45 +90,71 @@ def _run(server: PgServer, args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
-def start_server() -> PgServer:
+def _owner() -> str | None:
+    """The OS user that runs the server: ``postgres`` when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError(
+            "initdb refuses to run as root and there is no 'postgres' OS user: "
+            "apt-get install -y postgresql (creates it), or run the tests as a normal user"
+        ) from None
+    return "postgres"
+
+
+def start_server(tries: int = 3) -> PgServer:
     """initdb + pg_ctl start; raises RuntimeError with the server's own words on failure."""
     bindir = find_pg_bin()
     if bindir is None:
         raise RuntimeError(INSTALL_HINT)
-    run_as = None
-    base = Path(tempfile.mkdtemp(prefix="contribux-pg-"))
-    if os.geteuid() == 0:
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            raise RuntimeError(
-                "initdb refuses to run as root and there is no 'postgres' OS user: "
-                "apt-get install -y postgresql (creates it), or run the tests as a normal user"
-            ) from None
-        os.chown(base, user.pw_uid, user.pw_gid)
-        run_as = "postgres"
-    server = PgServer(base, bindir, _free_port(), run_as)
-    pwfile = base / "pwfile"
+    run_as = _owner()
+    # /tmp when root: the postgres user must reach the folder (TMPDIR may be root-only), and
+    # the socket path must stay short.
+    base = Path(tempfile.mkdtemp(prefix="contribux-pg-", dir="/tmp" if run_as else None))
+    try:
+        server = PgServer(base, bindir, _free_port(), run_as)
+        _initdb(server)
+        for attempt in range(tries):
+            if _start(server, last=attempt == tries - 1):
+                return server
+            server.port = _free_port()  # the port was taken in between: pick another
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    raise AssertionError("unreachable")
+
+
+def _initdb(server: PgServer) -> None:
+    pwfile = server.base / "pwfile"
     pwfile.write_text(SUPERUSER_PASSWORD + "\n")
-    if run_as:
-        os.chown(pwfile, pwd.getpwnam(run_as).pw_uid, -1)
-    init = _run(server, ["initdb", "-D", str(base / "data"), "-U", SUPERUSER, "-E", "UTF8",
+    if server.run_as:
+        user = pwd.getpwnam(server.run_as)
+        os.chown(server.base, user.pw_uid, user.pw_gid)
+        os.chown(pwfile, user.pw_uid, user.pw_gid)
+    init = _run(server, ["initdb", "-D", str(server.base / "data"), "-U", SUPERUSER, "-E", "UTF8",
                          "--auth-local=trust", "--auth-host=scram-sha-256",
                          f"--pwfile={pwfile}", "--no-sync"])  # fmt: skip
     if init.returncode != 0:
         raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
+
+
+def _start(server: PgServer, last: bool) -> bool:
     opts = (
-        f"-p {server.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
+        f"-p {server.port} -k {server.base} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all "
         "-c track_io_timing=on"
     )
-    log = base / "server.log"
-    start = _run(server, ["pg_ctl", "-D", str(base / "data"), "-l", str(log), "-o", opts,
+    log = server.base / "server.log"
+    start = _run(server, ["pg_ctl", "-D", str(server.base / "data"), "-l", str(log), "-o", opts,
                           "-w", "-t", "60", "start"])  # fmt: skip
-    if start.returncode != 0:
-        tail = log.read_text()[-2000:] if log.exists() else start.stderr
+    if start.returncode == 0:
+        return True
+    tail = log.read_text()[-2000:] if log.exists() else start.stderr
+    if last or "already in use" not in tail:
         raise RuntimeError(f"pg_ctl start failed: {tail}")
-    return server
+    return False
 
 
 def stop_server(server: PgServer) -> None:
