@@ -44,6 +44,14 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert load_settings(http_max_tries=4).http_max_tries == 4  # overrides win
 
 
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A blank line copied from .env.example must not switch the demo off with an empty key.
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "")
+    monkeypatch.setenv("OPENAI_API_URL", "")
+    settings = Settings()
+    assert settings.is_demo and settings.openai_api_url == "https://api.openai.com/v1"
+
+
 def test_upstash_needs_both_email_and_key() -> None:
     assert Settings(upstash_email="dev@example.com").configured() == []
     both = Settings(upstash_email="a@b.c", upstash_api_key="k-123456")  # type: ignore[arg-type]
