@@ -1,0 +1,99 @@
+"""What the report charts: each series checked against the store it comes from."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from contribux_costs import CostOptimizer
+from contribux_costs import report_data as rd
+from contribux_costs import report_views as rv
+from contribux_costs.periods import Month
+from contribux_costs.reconcile import reconcile
+from contribux_costs.store import Store, open_store
+from contribux_costs.summary import month_total, provider_totals
+from tests.report_helpers import demo_db
+
+JAN = Month.parse("2025-01")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    path = demo_db(tmp_path_factory.mktemp("rd") / "demo.duckdb")
+    return open_store(path, read_only=True)
+
+
+def test_monthly_totals_match_the_month_total(store: Store) -> None:
+    monthly = rd.monthly_totals(store, JAN)
+    assert set(monthly["month"].to_list()) == {"2024-12", "2025-01"}
+    jan = monthly.filter(pl.col("month") == "2025-01")["cost"].sum()
+    assert Decimal(str(round(jan, 2))) == month_total(store, JAN)
+    assert set(monthly["provider"].to_list()) == {"openai", "vercel", "neon", "upstash"}
+
+
+def test_daily_total_covers_every_day_and_sums(store: Store) -> None:
+    daily = rd.daily_total(store, JAN).filter(pl.col("date") >= JAN.first_day)
+    assert daily.height == JAN.days
+    assert abs(daily["value"].sum() - float(month_total(store, JAN))) < 0.01
+
+
+def test_next_month_forecast_covers_next_month_with_ordered_bounds(store: Store) -> None:
+    history, points, wape = rd.next_month_forecast(store, JAN)
+    assert points["date"].to_list() == Month.parse("2025-02").dates()
+    assert (points["lower"] <= points["point"]).all() and (points["point"] <= points["upper"]).all()
+    assert history.height == 56 and 0 <= wape < 1
+
+
+def test_top_models_fold_dated_ids_and_sum_to_openai_cost(store: Store) -> None:
+    models = rd.top_models(store, JAN)
+    names = models["model"].to_list()
+    assert names[0] == "gpt-4o" and "gpt-4o-mini" in names
+    assert not [n for n in names if n.endswith(("-08-06", "-07-18"))]
+    assert models["cost"].to_list() == sorted(models["cost"].to_list(), reverse=True)
+    openai = provider_totals(store, JAN).filter(pl.col("provider") == "openai")["cost"][0]
+    assert abs(models["cost"].sum() - float(openai)) < 0.01
+
+
+def test_hit_ratios_per_layer_are_ratios_and_show_the_weak_cache(store: Store) -> None:
+    ratios = rd.hit_ratios_daily(store, JAN)
+    assert {"redis", "openai_prompt", "postgres_buffer"} <= set(ratios["layer"].to_list())
+    assert ratios["ratio"].drop_nulls().is_between(0, 1).all()
+    month = ratios.group_by("subject").agg(pl.col("hits").sum() / pl.col("lookups").sum())
+    by = dict(zip(month["subject"].to_list(), month["hits"].to_list(), strict=True))
+    assert by["contribux-vector-cache"] < 0.7 < 0.9 < by["contribux-repos-cache"]
+
+
+def test_slowest_queries_ordered_by_time_with_shares(store: Store) -> None:
+    slow = rd.slowest_queries(store, JAN)
+    hours = slow["total hours"].to_list()
+    assert slow.height == 10 and hours == sorted(hours, reverse=True)
+    assert 0 < slow["share %"].sum() <= 100.0001
+    assert "$1" in " ".join(slow["query"].to_list())  # normalized text, no parameters
+
+
+def test_first_screen_answers_the_four_questions(store: Store) -> None:
+    result = CostOptimizer(store).analyze_usage(JAN)
+    screen = rv.first_screen(store, JAN, result)
+    labels = [k for k, _ in screen.kpis]
+    assert labels[0] == "total 2025-01" and screen.kpis[0][1] == f"${month_total(store, JAN):,}"
+    assert any(k.startswith("projected 2025-02") for k in labels)
+    savings = screen.top_recommendations["saving / month"].to_list()
+    assert savings == sorted(savings, reverse=True) and len(savings) == 5
+    assert "WAPE" in screen.forecast_text and screen.alerts.height == len(result.alerts)
+
+
+def test_reconciliation_table_flags_the_planted_line_item(store: Store) -> None:
+    table = rv.recon_table(reconcile(store, JAN))
+    planted = table.filter(pl.col("item").str.contains("web search"))
+    assert planted.height == 1 and planted["flagged"][0]
+
+
+def test_empty_database_gives_empty_series(tmp_path: Path) -> None:
+    empty = open_store(tmp_path / "e.duckdb")
+    assert rd.daily_total(empty, JAN).height == 0
+    _, points, _ = rd.next_month_forecast(empty, JAN)
+    assert points.height == 0
+    assert rd.hit_ratios_daily(empty, JAN).height == 0
