@@ -10,7 +10,8 @@ never observed), so more frequent snapshots lose less. A statement absent from t
 snapshot is new (or was evicted and re-added): its whole cumulative value is its delta. The first
 snapshot of a series has no predecessor and only serves as the baseline.
 
-Each delta row covers ``(period_start, period_end]`` = (previous snapshot, this snapshot].
+Each delta row covers ``(period_start, period_end]`` = (previous snapshot, this snapshot] and
+belongs to the day of ``period_end`` (the first column): the snapshot that observed it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def diff_snapshots(
     snapshots: pl.DataFrame, key: Sequence[str], labels: Sequence[str], counters: Sequence[str]
 ) -> pl.DataFrame:
     """Per key and interval: counter deltas, with ``reset`` and ``new_entry`` flags."""
-    out_cols = ["period_start", "period_end", *key, *labels, *counters, "reset", "new_entry"]
+    out_cols = ["period_end", "period_start", *key, *labels, *counters, "reset", "new_entry"]
     if snapshots.is_empty():
         return pl.DataFrame(schema={c: snapshots.schema.get(c, pl.Null()) for c in out_cols})
     times = snapshots.select(pl.col("fetched_at").unique().sort()).with_columns(
