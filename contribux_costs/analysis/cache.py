@@ -15,16 +15,16 @@ from typing import Any
 import polars as pl
 
 from contribux_costs.analysis import cache_model as cm
-from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usd
+from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usage_cte, usd
 from contribux_costs.models import CacheFinding, TtlWhatIf
 
-_REDIS_DAILY = """
+_REDIS_DAILY = f"""
+WITH {usage_cte("upstash")}
 SELECT resource_id AS database_id, any_value(resource_name) AS name, billing_date AS date,
   coalesce(sum(value) FILTER (WHERE metric = 'hits'), 0) AS hits,
   coalesce(sum(value) FILTER (WHERE metric = 'misses'), 0) AS misses,
   coalesce(sum(value) FILTER (WHERE metric = 'read_requests'), 0) AS reads
-FROM usage WHERE provider = 'upstash' AND billing_date >= $first AND billing_date < $end
-GROUP BY resource_id, billing_date ORDER BY 1, 3
+FROM u GROUP BY resource_id, billing_date ORDER BY 1, 3
 """
 
 
@@ -205,12 +205,13 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
             continue
         layer = key_class(ctx, f.subject)
         ttl = float(layer["ttl_s"]) if layer else None
-        avoided = f.lookups * (look - f.hit_ratio)
+        new_ttl = _ttl_needed(ttl, f.hit_ratio, look)
+        # Without any hit the TTL model has no rate to extrapolate from: advice, no dollars.
+        avoided = f.lookups * (look - f.hit_ratio) if f.hit_ratio > 0 else 0.0
         redis, downstream = miss_cost(ctx, layer)
         saving = Decimal(str(avoided)) * (redis + downstream)
         misses = f.lookups - f.hits
         basis = Decimal(str(misses)) * (redis + downstream)
-        new_ttl = ttl * (look / (1 - look)) / (f.hit_ratio / (1 - f.hit_ratio)) if ttl else None
         action = (
             "Add another cache layer (e.g. an in-process LRU in front of Redis) and raise the TTL"
             if f.hit_ratio < critical
@@ -234,6 +235,14 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
             )
         )  # fmt: skip
     return out
+
+
+def _ttl_needed(ttl: float | None, ratio: float, target: float) -> float | None:
+    """The TTL reaching ``target`` at the rate behind ``ratio`` (fixed expiry: λT = h/(1−h))."""
+    if ttl is None or not 0 < ratio < 1 or not 0 < target < 1:
+        return None
+    rate = cm.rate_from_hit_ratio(ratio, ttl)
+    return target / (1 - target) / rate
 
 
 def buffer_cache(ctx: RuleContext) -> list[Candidate]:

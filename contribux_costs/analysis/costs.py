@@ -12,28 +12,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from contribux_costs.analysis.rulebase import Candidate, RuleContext, usd
+from contribux_costs.analysis.rulebase import Candidate, RuleContext, usage_cte, usd
 from contribux_costs.analysis.rulebase import Config as Config
 
 M = Decimal(1_000_000)
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 
-_SQL = """
-WITH u AS (
+_SQL = f"""
+WITH {usage_cte("openai")},
+us AS (
   SELECT resource_id AS project_id, resource_name AS model, any_value(service) AS service,
     coalesce(sum(value) FILTER (WHERE metric = 'num_model_requests'), 0) AS requests,
     coalesce(sum(value) FILTER (WHERE metric = 'input_tokens'), 0) AS input_tokens,
     coalesce(sum(value) FILTER (WHERE metric = 'input_cached_tokens'), 0) AS cached_tokens,
     coalesce(sum(value) FILTER (WHERE metric = 'output_tokens'), 0) AS output_tokens
-  FROM usage WHERE provider = 'openai' AND granularity = '1d'
-    AND billing_date >= $first AND billing_date < $end
-  GROUP BY ALL),
+  FROM u GROUP BY ALL),
 c AS (
   SELECT x_project_id AS project_id, split_part(x_line_item, ', ', 1) AS model,
     sum(BilledCost) AS cost
   FROM charges WHERE provider = 'openai' AND x_billing_date >= $first AND x_billing_date < $end
   GROUP BY ALL)
-SELECT u.*, c.cost FROM u LEFT JOIN c USING (project_id, model)
+SELECT us.*, c.cost FROM us LEFT JOIN c USING (project_id, model)
 ORDER BY project_id, model
 """
 

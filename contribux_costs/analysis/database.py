@@ -12,20 +12,16 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.rulebase import Candidate, RuleContext, fnum, usd
+from contribux_costs.analysis.rulebase import Candidate, RuleContext, fnum, usage_cte, usd
 
-_NEON_DAILY = """
+_NEON_DAILY = f"""
+WITH {usage_cte("neon")}
 SELECT resource_id AS project_id, any_value(resource_name) AS project, billing_date AS date,
   sum(value) FILTER (WHERE metric = 'cu_hours') AS cu_hours,
   sum(value) FILTER (WHERE metric = 'root_branch_gb_months') AS root_gb_months,
   sum(value) FILTER (WHERE metric = 'extra_branch_months') AS branch_months,
-  count(DISTINCT period_start) FILTER (WHERE metric = 'cu_hours' AND value > 0) AS active_periods,
-  any_value(granularity) AS granularity
-FROM usage WHERE provider = 'neon' AND billing_date >= $first AND billing_date < $end
-  AND granularity = (SELECT min_by(granularity, CASE granularity WHEN 'hourly' THEN 1
-      WHEN 'daily' THEN 2 ELSE 3 END) FROM usage WHERE provider = 'neon'
-      AND billing_date >= $first AND billing_date < $end)
-GROUP BY ALL ORDER BY 1, 3
+  count(DISTINCT period_start) FILTER (WHERE metric = 'cu_hours' AND value > 0) AS active_periods
+FROM u GROUP BY ALL ORDER BY 1, 3
 """
 
 

@@ -11,7 +11,7 @@ import polars as pl
 
 from contribux_costs.analysis import anomalies as an
 from contribux_costs.analysis import forecast as fc
-from contribux_costs.analysis.rulebase import RuleContext, usd
+from contribux_costs.analysis.rulebase import RuleContext, usage_cte, usd
 from contribux_costs.errors import CostsError
 from contribux_costs.models import Anomaly, Forecast, Projection, ProviderUsage
 from contribux_costs.store import Store
@@ -19,10 +19,6 @@ from contribux_costs.store import Store
 HISTORY_DAYS = 56
 # Gauges are levels, not flows: a month's figure is the last/peak level, never a sum.
 GAUGES = ("storage_gb",)
-_GRAIN = (
-    "CASE granularity WHEN '1d' THEN 1 WHEN 'daily' THEN 1 WHEN 'hourly' THEN 2 "
-    "WHEN '1h' THEN 2 WHEN 'monthly' THEN 3 ELSE 4 END"
-)
 
 
 def is_demo(store: Store) -> bool:
@@ -95,15 +91,9 @@ def current_usage(ctx: RuleContext) -> dict[str, ProviderUsage]:
 def _volumes(ctx: RuleContext) -> dict[str, dict[str, float]]:
     gauges = ", ".join(f"'{g}'" for g in GAUGES)
     frame = ctx.store.query(
-        f"WITH g AS (SELECT provider, min({_GRAIN}) AS grain FROM usage "
-        "WHERE billing_date >= $first AND billing_date < $end GROUP BY provider) "
-        "SELECT u.provider, u.service || '.' || u.metric AS key, "
-        f"CASE WHEN any_value(u.metric) IN ({gauges}) THEN max(u.value) ELSE sum(u.value) END "
-        "AS value "
-        "FROM usage u JOIN g ON u.provider = g.provider AND "
-        f"{_GRAIN.replace('granularity', 'u.granularity')} = g.grain "
-        "WHERE u.billing_date >= $first AND u.billing_date < $end "
-        "GROUP BY u.provider, u.service, u.metric ORDER BY 1, 2",
+        f"WITH {usage_cte()} SELECT provider, service || '.' || metric AS key, "
+        f"CASE WHEN any_value(metric) IN ({gauges}) THEN max(value) ELSE sum(value) END "
+        "AS value FROM u GROUP BY provider, service, metric ORDER BY 1, 2",
         {"first": ctx.first, "end": ctx.end},
     )
     out: dict[str, dict[str, float]] = {}

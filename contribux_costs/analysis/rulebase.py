@@ -190,6 +190,23 @@ def usd(value: object) -> Decimal:
 
 Rule = Callable[[RuleContext], list[Candidate]]
 
+# Collectors may store one day at several granularities (Neon: hourly for recent days, daily for
+# older ones; OpenAI: 1d, optionally 1h): each (provider, service, resource, day) is read at one.
+GRAIN = (
+    "CASE granularity WHEN '1d' THEN 1 WHEN 'daily' THEN 1 WHEN '1h' THEN 2 "
+    "WHEN 'hourly' THEN 2 WHEN '1m' THEN 3 ELSE 4 END"
+)
+
+
+def usage_cte(provider: str | None = None) -> str:
+    """``u``: the month's usage rows (params ``$first``/``$end``), one granularity per day."""
+    who = f"AND provider = '{provider}' " if provider else ""
+    return (
+        f"u AS (SELECT * FROM usage WHERE billing_date >= $first AND billing_date < $end {who}"
+        f"QUALIFY {GRAIN} = min({GRAIN}) OVER "
+        "(PARTITION BY provider, service, resource_id, billing_date))"
+    )
+
 
 class SavingsLedger:
     """Settles candidates so no dollar is claimed twice (see the module docstring)."""

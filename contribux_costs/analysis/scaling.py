@@ -101,7 +101,7 @@ def function_load(ctx: RuleContext) -> list[Candidate]:
     ):
         added = compute * Decimal(str(max(growth, 0) / 100))
         return [_function_candidate(ctx, "up", load, growth, compute, -added, days)]
-    if load <= ctx.cfg.num("vercel.function_load_scale_down") and growth <= 0:
+    if load <= ctx.cfg.num("vercel.function_load_scale_down") and growth < 1.0:  # flat
         return [_function_candidate(ctx, "down", load, growth, compute, Decimal(0), days)]
     return []
 

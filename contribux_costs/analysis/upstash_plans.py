@@ -8,17 +8,17 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usd
+from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usage_cte, usd
 
-_SQL = """
+_SQL = f"""
+WITH {usage_cte("upstash")}
 SELECT resource_id AS database_id, any_value(resource_name) AS name,
   any_value(dimensions) AS dimensions,
   coalesce(sum(value) FILTER (WHERE metric = 'commands'), 0) AS commands,
   coalesce(sum(value) FILTER (WHERE metric = 'bandwidth_gb'), 0) AS bandwidth_gb,
   coalesce(max(value) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_gb,
   coalesce(arg_max(value, billing_date) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_now_gb
-FROM usage WHERE provider = 'upstash' AND billing_date >= $first AND billing_date < $end
-GROUP BY 1 ORDER BY 1
+FROM u GROUP BY 1 ORDER BY 1
 """
 
 

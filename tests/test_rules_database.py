@@ -1,0 +1,170 @@
+"""Neon and Postgres rules, each on a small store with hand-computed figures."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from contribux_costs.analysis import cache, database
+from contribux_costs.analysis.rulebase import Config, RuleContext
+from contribux_costs.periods import Month
+from contribux_costs.store import Store
+from tests.engine_support import insert, month_days, new_store, usage_row
+
+JAN = Month(2025, 1)
+DAYS = month_days(2025, 1)
+
+
+def _ctx(store: Store) -> RuleContext:
+    return RuleContext(store, JAN, Config.load(), date(2025, 3, 1))
+
+
+def _neon(
+    pid: str, name: str, metric: str, values: list[float], unit: str = "x"
+) -> list[dict[str, Any]]:
+    return [
+        usage_row(
+            "neon", "compute", metric, v, d, pid, name, unit, "daily", dimensions={"plan": "launch"}
+        )
+        for d, v in zip(DAYS, values, strict=False)
+    ]
+
+
+def test_branch_sprawl_prices_branch_months_beyond_ten() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [25 / 31] * 31))
+    [c] = database.branch_sprawl(_ctx(store))
+    # 25 branch-months, 10 included: 15 × $1.50 (fallback price, no FOCUS rows here)
+    assert c.savings_usd == pytest.approx(Decimal("22.5"), abs=Decimal("0.0001"))
+    assert c.pool == "neon:branches:p1"
+
+
+def test_branch_sprawl_quiet_within_allowance() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [8 / 31] * 31))
+    assert database.branch_sprawl(_ctx(store)) == []
+
+
+def test_scale_to_zero_fires_on_flat_always_on_compute_only() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("stg", "staging", "cu_hours", [6.0] * 31))  # 0.25 CU × 24 h
+    busy = [12.0 if d.weekday() < 5 else 3.0 for d in DAYS]  # follows traffic, suspends
+    insert(store, "usage", _neon("prod", "prod", "cu_hours", busy))
+    [c] = database.scale_to_zero(_ctx(store))
+    assert c.subject == "stg"
+    cost = Decimal("186") * Decimal("0.14")  # fallback CU-hour price
+    assert c.basis_usd == cost
+    assert c.savings_usd == pytest.approx(cost * Decimal("0.67"))
+
+
+def test_storage_growth_fires_above_monthly_rate() -> None:
+    store = new_store()
+    grow = [(10 + i * 0.5) / 31 for i in range(31)]  # 10 GB → 25 GB in a month
+    insert(store, "usage", _neon("p1", "prod", "root_branch_gb_months", grow))
+    insert(store, "usage", _neon("p2", "flat", "root_branch_gb_months", [10 / 31] * 31))
+    [c] = database.storage_growth(_ctx(store))
+    assert c.subject == "p1"
+    assert c.savings_usd == pytest.approx(Decimal(15) * Decimal("0.35"))
+
+
+def _pg_snapshots(store: Store, slow: int, fast: int) -> None:
+    """Two snapshots a month apart: ``slow`` statements at 2 s mean, ``fast`` at 5 ms."""
+    rows = []
+    for i, when in enumerate([datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC)]):
+        for q in range(slow + fast):
+            calls = 100 * i
+            mean = 2000.0 if q < slow else 5.0
+            rows.append(
+                {
+                    "provider": "postgres", "endpoint": "pg_stat_statements", "fetched_at": when,
+                    "dbid": 1, "datname": "neondb", "userid": 10, "rolname": "app", "queryid": q,
+                    "toplevel": True, "query": f"SELECT {q}", "calls": calls,
+                    "total_exec_time": calls * mean, "mean_exec_time": mean, "rows": calls,
+                    "shared_blks_hit": 90 * calls, "shared_blks_read": 10 * calls,
+                    "stats_reset": datetime(2024, 12, 1, tzinfo=UTC),
+                }
+            )  # fmt: skip
+    insert(store, "pg_statements_snapshots", rows)
+
+
+def test_slow_queries_guide_rule_over_ten() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("prod", "prod", "cu_hours", [10.0] * 31))
+    _pg_snapshots(store, slow=11, fast=5)
+    [c] = database.slow_queries(_ctx(store))
+    compute = Decimal(310) * Decimal("0.14")
+    assert c.savings_usd == compute * Decimal("0.2") and c.basis_usd == compute
+    assert c.evidence["slow_queries"] == 11
+
+
+def test_slow_queries_quiet_at_ten() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("prod", "prod", "cu_hours", [10.0] * 31))
+    _pg_snapshots(store, slow=10, fast=5)
+    assert database.slow_queries(_ctx(store)) == []
+
+
+def test_slowest_queries_share_of_time() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("prod", "prod", "cu_hours", [10.0] * 31))
+    _pg_snapshots(store, slow=3, fast=20)
+    [c] = database.slowest_queries(_ctx(store))
+    share = 3 * 2000 / (3 * 2000 + 20 * 5)  # the top 5: three slow ones, two fast ones
+    top = (3 * 2000 + 2 * 5) / (3 * 2000 + 20 * 5)
+    assert c.evidence["top_share_of_time"] == pytest.approx(top)
+    assert c.evidence["q1_share"] == pytest.approx(share / 3)
+    compute = Decimal(310) * Decimal("0.14")
+    assert float(c.savings_usd) == pytest.approx(float(compute) * top * 0.3)
+
+
+def test_no_postgres_data_is_a_note() -> None:
+    ctx = _ctx(new_store())
+    assert database.slow_queries(ctx) == []
+    assert "no postgres data for the month" in ctx.notes
+
+
+def test_buffer_cache_under_95_percent() -> None:
+    store = new_store()
+    rows = []
+    for i, when in enumerate([datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC)]):
+        rows.append(
+            {
+                "provider": "postgres", "endpoint": "pg_stat_database", "fetched_at": when,
+                "datid": 5, "datname": "neondb", "numbackends": 3, "xact_commit": 10 * i,
+                "xact_rollback": 0, "blks_read": 1000 * i, "blks_hit": 9000 * i,
+                "stats_reset": datetime(2024, 12, 1, tzinfo=UTC),
+            }
+        )  # fmt: skip
+    insert(store, "pg_database_snapshots", rows)
+    ctx = _ctx(store)
+    [finding] = cache.postgres_findings(ctx)
+    assert finding.hit_ratio == pytest.approx(0.9)
+    [c] = cache.buffer_cache(ctx)
+    assert c.savings_usd == 0 and c.category == "cache"
+    assert c.evidence["blocks_read"] == pytest.approx(1000)
+
+
+def test_database_project_prefers_configured_then_largest() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("a", "small", "cu_hours", [1.0] * 31))
+    insert(store, "usage", _neon("b", "large", "cu_hours", [5.0] * 31))
+    ctx = _ctx(store)
+    assert database.database_project(ctx)[0] == "b"  # type: ignore[index]
+    ctx.cfg.data["neon"]["database_project"] = "small"
+    ctx.cache.clear()
+    assert database.database_project(ctx)[0] == "a"  # type: ignore[index]
+
+
+def test_granularities_are_not_double_counted() -> None:
+    store = new_store()
+    rows = _neon("p", "prod", "cu_hours", [24.0] * 31)
+    hourly = [
+        usage_row("neon", "compute", "cu_hours", 1.0, DAYS[0], "p", "prod", "CU-hours", "hourly", h)
+        for h in range(24)
+    ]
+    insert(store, "usage", rows + hourly)
+    days = database.neon_daily(_ctx(store))
+    assert days["cu_hours"].sum() == pytest.approx(24.0 * 31)

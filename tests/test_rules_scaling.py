@@ -1,0 +1,136 @@
+"""Vercel, Upstash plan and database scaling rules, and time-to-limit."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from contribux_costs.analysis import scaling, upstash_plans
+from contribux_costs.analysis.rulebase import Config, RuleContext
+from contribux_costs.periods import Month
+from contribux_costs.store import Store
+from tests.engine_support import charge_row, insert, month_days, new_store, usage_row
+
+JAN = Month(2025, 1)
+DAYS = month_days(2025, 1)
+
+
+def _ctx(store: Store, as_of: date = date(2025, 3, 1)) -> RuleContext:
+    return RuleContext(store, JAN, Config.load(), as_of)
+
+
+def _vercel(
+    store: Store, service: str, per_day: list[float], cost: list[str] | None = None
+) -> None:
+    insert(
+        store,
+        "usage",
+        [
+            usage_row("vercel", service, "consumed_quantity", q, d)
+            for d, q in zip(DAYS, per_day, strict=False)
+        ],
+    )
+    if cost:
+        insert(
+            store,
+            "charges",
+            [charge_row("vercel", c, d, service) for d, c in zip(DAYS, cost, strict=False)],
+        )
+
+
+def test_transfer_over_allowance_claims_its_billed_overage() -> None:
+    store = new_store()
+    _vercel(store, "Fast Data Transfer", [40.0] * 31, ["0"] * 25 + ["6"] * 6)  # 1,240 GB
+    _vercel(store, "Edge Requests", [100_000.0] * 31)  # 3.1M of 10M: quiet
+    [c] = scaling.vercel_allowances(_ctx(store))
+    assert c.subject == "Fast Data Transfer"
+    assert c.savings_usd == Decimal(36)
+    assert c.evidence["projected_month_end"] == pytest.approx(1240)
+
+
+def test_open_month_projects_the_allowance() -> None:
+    store = new_store()
+    _vercel(store, "Edge Requests", [400_000.0] * 15)  # 6M by the 15th → ~12.4M by month end
+    ctx = _ctx(store, as_of=date(2025, 1, 16))
+    [c] = scaling.vercel_allowances(ctx)
+    assert c.evidence["projected_month_end"] > 10_000_000
+    [limit] = scaling.time_to_limits(ctx)
+    assert limit.resource == "Edge Requests" and limit.days_to_limit is not None
+    assert 8 <= limit.days_to_limit <= 12  # 4M left at 400k a day
+
+
+def test_function_growth_is_a_scale_up_with_added_cost() -> None:
+    store = new_store()
+    grow = [1_000_000 * (1 + 0.01 * i) for i in range(31)]  # ~30 % a month
+    _vercel(store, "Function Invocations", grow, ["10"] * 31)
+    [c] = scaling.function_load(_ctx(store))
+    assert c.category == "scaling" and c.savings_usd < 0  # added cost, documented sign
+    assert c.evidence["growth_pct_per_month"] > 20
+    assert float(-c.savings_usd) == pytest.approx(
+        310 * float(c.evidence["growth_pct_per_month"]) / 100, rel=1e-6
+    )
+
+
+def test_flat_low_function_load_suggests_scale_down() -> None:
+    store = new_store()
+    _vercel(store, "Function Invocations", [100_000.0] * 31, ["1"] * 31)
+    [c] = scaling.function_load(_ctx(store))
+    assert c.pool == "vercel:functions:down" and c.savings_usd == 0
+
+
+def test_database_scale_up_when_forecast_cu_reaches_the_limit() -> None:
+    store = new_store()
+    cu = [24 * (2.0 + 0.05 * i) for i in range(31)]  # average CU 2.0 → 3.5, limit 0.8 × 4
+    insert(
+        store,
+        "usage",
+        [
+            usage_row("neon", "compute", "cu_hours", v, d, "p", "prod", "CU-hours", "daily")
+            for d, v in zip(DAYS, cu, strict=False)
+        ],
+    )
+    [c] = scaling.database_scaling(_ctx(store))
+    assert c.savings_usd < 0 and c.evidence["forecast_peak_cu"] >= 3.2
+
+
+def _redis(
+    db: str, name: str, plan: str, commands: float, storage_gb: float
+) -> list[dict[str, Any]]:
+    dims = {"database_type": plan, "region": "us-east-1"}
+    return [
+        row
+        for d in DAYS
+        for row in (
+            usage_row("upstash", "redis", "commands", commands / 31, d, db, name, dimensions=dims),
+            usage_row("upstash", "redis", "storage_gb", storage_gb, d, db, name, dimensions=dims),
+        )
+    ]
+
+
+def test_plan_breakeven_picks_cheapest_fitting_fixed_plan() -> None:
+    store = new_store()
+    insert(store, "usage", _redis("a", "busy", "Pay as You Go", 20_000_000, 0.1))
+    insert(store, "usage", _redis("b", "quiet", "Pay as You Go", 1_000_000, 0.1))
+    [c] = upstash_plans.plan_breakeven(_ctx(store))
+    # 20M commands at $0.20 per 100k = $40 vs the 250 MB plan (0.1 GB / 0.8 headroom) at $10
+    assert c.subject == "a" and c.savings_usd == pytest.approx(Decimal(30))
+    assert c.evidence["fixed_plan_gb"] == 0.25
+
+
+def test_storage_near_plan_limit_is_a_scale_up() -> None:
+    store = new_store()
+    insert(store, "usage", _redis("a", "big", "Fixed 1GB", 1000, 0.9))
+    insert(store, "usage", _redis("b", "small", "Fixed 1GB", 1000, 0.2))
+    [c] = upstash_plans.storage_limit(_ctx(store))
+    assert c.subject == "a" and c.savings_usd == Decimal(-100)  # next size: 5 GB at $100
+
+
+@pytest.mark.parametrize(
+    ("plan", "limit"),
+    [("Free", 0.256), ("Fixed 250MB", 0.25), ("Fixed 10GB", 10.0), ("Pay as You Go", None)],
+)
+def test_plan_limits(plan: str, limit: float | None) -> None:
+    assert upstash_plans.plan_limit_gb(_ctx(new_store()), plan) == limit
