@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pricing_support import money, usage, write
 
 from contribux_costs.collectors.openai import usage_frame as openai_usage_frame
@@ -404,3 +406,23 @@ def test_hourly_gauge_is_averaged_not_summed(store: Store) -> None:
     assert lines.height == 1
     assert float(lines["qty"][0]) == pytest.approx(31 / 30)
     assert total(lines) == Decimal("0.01")
+
+
+@settings(max_examples=10, deadline=None)
+@given(daily=st.lists(st.integers(min_value=0, max_value=80), min_size=1, max_size=30))
+def test_allowance_spreading_preserves_the_month(daily: list[int]) -> None:
+    # Whatever the daily pattern, the month bills max(0, total − 100 GB) and no day goes negative.
+    s = open_store(":memory:")
+    write(
+        s,
+        "usage",
+        [
+            usage("neon", "public_transfer_gb", "GB", D1 + timedelta(days=i), v, dims=LAUNCH)
+            for i, v in enumerate(daily)
+        ],
+    )
+    lines, _ = priced(s, "neon")
+    xfer = lines.filter(pl.col("sku") == "neon/public-transfer")
+    assert Decimal(str(xfer["billable"].sum())) == max(Decimal(0), Decimal(sum(daily) - 100))
+    assert (xfer["billable"].cast(pl.Float64) >= 0).all()
+    assert (xfer["billable"] <= xfer["qty"]).all()

@@ -189,15 +189,18 @@ def _dimension(key: str) -> pl.Expr:
 
 
 def _description() -> pl.Expr:
+    allowance = pl.col("allowance_used").cast(pl.Float64).round(6)
     return pl.format(
-        "{} {} {}: {} {} at {} per {}",
-        pl.col("provider"),
+        "{} {}: {} {} at {} USD per {}{}",
         pl.col("sku"),
         pl.col("metric"),
         pl.col("qty").cast(pl.Float64).round(6),
         pl.col("unit"),
         pl.col("unit_price").cast(pl.Float64),
         pl.col("pricing_unit"),
+        pl.when(allowance > 0)
+        .then(pl.format(", {} within the monthly allowance", allowance))
+        .otherwise(pl.lit("")),
     )
 
 
