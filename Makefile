@@ -51,7 +51,8 @@ format: setup ## Format the code
 
 lab: setup ## Start JupyterLab with the package importable and the database path set
 	@$(UV) sync --frozen --quiet --group lab
-	CONTRIBUX_COSTS_DB="$(abspath $(DB))" $(UV_RUN) --group lab jupyter lab --notebook-dir=notebooks
+	CONTRIBUX_COSTS_DB="$(abspath $(DB))" $(UV_RUN) --group lab jupyter lab --notebook-dir=notebooks --no-browser --ip=127.0.0.1 \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: setup ## Performance cases with ratios against same-run baselines
 	$(UV_RUN) python -m contribux_costs.bench
