@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contribux_costs.collectors.postgres import DATABASE, STATEMENTS, snapshot_frame
 from contribux_costs.collectors.postgres_deltas import (
@@ -30,7 +32,7 @@ def stmt(queryid: int, calls: int, ms: float, reset: datetime = R0, **kw: Any) -
     row = {
         "dbid": 5, "datname": "neondb", "userid": 10, "rolname": "app", "queryid": queryid,
         "toplevel": True, "query": f"SELECT {queryid} FROM t WHERE id = $1", "calls": calls,
-        "total_exec_time": ms, "mean_exec_time": ms / calls, "rows": calls,
+        "total_exec_time": ms, "mean_exec_time": ms / calls if calls else None, "rows": calls,
         "shared_blks_hit": calls * 9, "shared_blks_read": calls, "stats_reset": reset,
     }  # fmt: skip
     return row | kw
@@ -151,3 +153,33 @@ def test_stored_query_text_masks_literals_and_secrets() -> None:
         "ALTER ROLE app PASSWORD '?'",
         "SELECT * FROM t WHERE note = $1 -- ***",
     ]
+
+
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 10_000), st.booleans()), min_size=1, max_size=len(T) - 1
+    ),
+    with_reset_time=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_property_deltas_never_negative_and_exact_when_resets_are_dated(
+    steps: list[tuple[int, bool]], with_reset_time: bool
+) -> None:
+    """Cumulative counters with random resets: deltas are never negative; with ``stats_reset``
+    (PG 14+) every interval's delta is exactly its activity."""
+    cum, reset_at, series = 50, R0, [[stmt(1, 50, 50.0)]]
+    for i, (activity, reset) in enumerate(steps, start=1):
+        if reset:
+            cum, reset_at = 0, T[i] - timedelta(minutes=30)
+        cum += activity
+        series.append([stmt(1, cum, float(cum), reset=reset_at if with_reset_time else None)])
+    if not with_reset_time:
+        series[0] = [stmt(1, 50, 50.0, reset=None)]
+    series = [rows if rows[0]["calls"] else [] for rows in series]  # calls 0: no entry yet
+    frames = [snapshot_frame(STATEMENTS, rows, T[i]) for i, rows in enumerate(series)]
+    d = statement_deltas(pl.concat(frames).drop("provider", "endpoint"))
+    assert (d["calls"] >= 0).all() and (d["total_exec_time"] >= 0).all()
+    if with_reset_time:
+        got = dict(zip(d["period_end"].to_list(), d["calls"].to_list(), strict=True))
+        for i, (activity, _) in enumerate(steps, start=1):
+            assert got.get(T[i], 0) == activity
