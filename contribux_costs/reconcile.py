@@ -7,6 +7,9 @@ Per provider and month, where both sides exist:
   explains (``web search tool calls``, fine-tunes, evals) are rows of their own.
 - Vercel: ConsumedQuantity × Pro list price (allowances consumed in time order) vs BilledCost, by
   service.
+- Upstash: the computed cost per database vs Upstash's own running month estimate
+  (``total_monthly_billing``, collected as ``billing_usd_estimate``): not an invoice, but the
+  provider's figure.
 
 Example::
 
@@ -91,6 +94,7 @@ def reconcile(
     for provider_rows in (
         _openai(store, book, month, threshold_pct),
         _vercel(store, book, month, threshold_pct),
+        _upstash(store, book, month, threshold_pct),
     ):
         rows += _with_total(provider_rows, month, threshold_pct)
     return Reconciliation(month=str(month), threshold_pct=threshold_pct, rows=rows)
@@ -206,6 +210,31 @@ def _vercel(store: Store, book: PriceBook, month: Month, threshold: float) -> li
             )
         )
     return out
+
+
+def _upstash(store: Store, book: PriceBook, month: Month, threshold: float) -> list[ReconRow]:
+    """Computed cost per database vs Upstash's own running estimate (not an invoice)."""
+    estimate = store.query(
+        "SELECT resource_name AS key, sum(value) AS billed FROM usage "
+        "WHERE provider = 'upstash' AND metric = 'billing_usd_estimate' "
+        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL",
+        [month.first_day, month.next.first_day],
+    )
+    if not estimate.height:
+        return []
+    # The estimate is stored as a float volume; six decimals are more than it carries.
+    estimate = estimate.with_columns(pl.col("billed").round(6).cast(pl.Decimal(38, 12)))
+    lines, _ = price_usage(store, book, month, ["upstash"])
+    computed = (
+        lines.group_by(pl.col("resource_name").alias("key")).agg(
+            pl.col("cost").sum().alias("computed")
+        )
+        if lines.height
+        else pl.DataFrame(schema={"key": pl.String, "computed": pl.Decimal(38, 12)})
+    )
+    return _compare(
+        "upstash", month, estimate, computed, threshold, "database (vs Upstash's estimate)"
+    )
 
 
 def _compare(

@@ -54,8 +54,8 @@ def store() -> Store:
         [
             # Neon: 100 CU-hours × $0.14 = $14.00 (computed).
             usage("neon", "cu_hours", "CU-hours", D1, 100, dims=LAUNCH),
-            # Upstash: 700K commands, 500K free → 2 × $0.20 = $0.40 (computed).
-            usage("upstash", "commands", "commands", D1, 700_000, dims=PAYG),
+            # Upstash pay-as-you-go: 200K commands = 2 × $0.20 per 100K = $0.40 (computed).
+            usage("upstash", "commands", "commands", D1, 200_000, dims=PAYG),
             # OpenAI gpt-4o-mini output: 1M tokens/day × $0.60/1M; day 1 billed, day 2 not yet.
             usage(
                 "openai",

@@ -45,7 +45,9 @@ def test_rate_is_exact_per_consumed_unit() -> None:
     assert entry.rate == Decimal("0.000000075")
     upstash = load_pricebook().lookup("upstash/commands", date(2025, 1, 1), "payg")
     assert upstash.rate == Decimal("0.000002")  # $0.20 / 100,000 commands
-    assert upstash.included == Decimal(500_000)
+    assert upstash.included == 0  # pay-as-you-go has no free commands
+    free = load_pricebook().lookup("upstash/commands", date(2025, 1, 1), "free")
+    assert (free.price, free.included) == (0, Decimal(500_000))
 
 
 def test_unknown_sku_is_an_error_not_zero() -> None:

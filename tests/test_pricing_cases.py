@@ -201,9 +201,9 @@ PAYG = {"database_type": "Pay as You Go", "region": "us-east-1"}
 
 
 def test_upstash_commands_past_the_free_tier(store: Store) -> None:
-    # 200K commands a day for 5 days = 1M; the first 500K of the month are free:
-    # day 1: 200K free; day 2: 200K free (400K); day 3: 100K free + 100K billed; days 4–5: 200K.
-    # Billed 500K = 5 × 100K × $0.20 = $1.00; day 3 alone: 1 × $0.20.
+    # A database that outgrew the Free plan's 500K commands runs on pay-as-you-go, where every
+    # command bills (no free commands there): 200K a day for 5 days = 1M commands
+    # = 10 × 100K × $0.20 = $2.00; each day 2 × $0.20 = $0.40.
     write(
         store,
         "usage",
@@ -213,26 +213,19 @@ def test_upstash_commands_past_the_free_tier(store: Store) -> None:
         ],
     )
     lines, _ = priced(store, "upstash")
-    lines = lines.sort("billing_date")
-    assert [money(v) for v in lines["cost"]] == [
-        Decimal(x) for x in ("0", "0", "0.20", "0.40", "0.40")
-    ]
-    assert total(lines) == Decimal("1.00")
-    assert float(lines["pricing_qty"].sum()) == 5.0  # 5 pricing units of 100K commands
+    assert [money(v) for v in lines.sort("billing_date")["cost"]] == [Decimal("0.40")] * 5
+    assert total(lines) == Decimal("2.00")
+    assert float(lines["pricing_qty"].sum()) == 10.0  # 10 pricing units of 100K commands
+    assert set(lines["entry_id"]) == {"upstash.commands.payg.2025"}
 
 
-def test_upstash_free_tier_is_per_database(store: Store) -> None:
-    # Two databases with 400K each: both inside their own 500K → $0.
-    write(
-        store,
-        "usage",
-        [
-            usage("upstash", "commands", "commands", D1, 400_000, resource_id=db, dims=PAYG)
-            for db in ("db1", "db2")
-        ],
-    )
-    lines, _ = priced(store, "upstash")
-    assert total(lines) == Decimal("0.00")
+def test_upstash_free_plan_is_not_billed_within_its_tier(store: Store) -> None:
+    # A Free database: 400K commands inside the Free plan's 500K → $0, recorded as allowance.
+    free = {"database_type": "Free", "region": "us-east-1"}
+    write(store, "usage", [usage("upstash", "commands", "commands", D1, 400_000, dims=free)])
+    lines, findings = priced(store, "upstash")
+    assert total(lines) == Decimal("0.00") and findings == []
+    assert float(lines["allowance_used"][0]) == 400_000
 
 
 def test_upstash_storage_gauge_and_bandwidth(store: Store) -> None:

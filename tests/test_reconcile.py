@@ -123,6 +123,39 @@ def test_vercel_list_price_with_allowance_vs_billed() -> None:
     assert rows["Pro Seats"].kind == "not_usage" and not rows["Pro Seats"].flagged
 
 
+def test_upstash_computed_vs_provider_estimate() -> None:
+    # 1M pay-as-you-go commands = 10 × $0.20 = $2.00 computed; Upstash's running estimate
+    # (daily deltas of total_monthly_billing) says $1.50 + $0.60 = $2.10: +5% → flagged.
+    s = open_store(":memory:")
+    payg = {"database_type": "Pay as You Go", "region": "us-east-1"}
+    write(
+        s,
+        "usage",
+        [
+            usage(
+                "upstash", "commands", "commands", D1, 1_000_000, dims=payg, resource_name="cache"
+            ),
+            usage(
+                "upstash", "billing_usd_estimate", "USD", D1, 1.5, dims=payg, resource_name="cache"
+            ),
+            usage(
+                "upstash",
+                "billing_usd_estimate",
+                "USD",
+                D1 + timedelta(days=1),
+                0.6,
+                dims=payg,
+                resource_name="cache",
+            ),
+        ],
+    )
+    rows = {r.key: r for r in reconcile(s, SEP).rows if r.provider == "upstash"}
+    assert rows["cache"].computed_usd == Decimal("2")
+    assert rows["cache"].billed_usd == Decimal("2.1")
+    assert rows["cache"].variance_pct == pytest.approx(5.0)
+    assert rows["cache"].flagged and rows["(total)"].kind == "total"
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """The demo's January 2025 from every demo source, through the real collectors."""
@@ -141,6 +174,10 @@ def test_demo_flags_the_planted_variance(demo: Store) -> None:
     families = [r for r in rec.rows if r.provider == "openai" and r.kind == "matched"]
     assert {r.key for r in families} == {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"}
     assert not any(r.flagged for r in families)  # list prices explain every model line
+    # Vercel (list price with allowances) and Upstash (vs its own estimate) reconcile.
+    others = [r for r in rec.rows if r.provider in ("vercel", "upstash")]
+    assert {r.provider for r in others} == {"vercel", "upstash"}
+    assert not any(r.flagged for r in others)
     frame = rec.frame()
     assert frame.schema["billed_usd"] == pl.Decimal(38, 12)
     assert frame.filter(pl.col("flagged")).height == len(rec.flagged)
