@@ -183,3 +183,19 @@ def test_property_deltas_never_negative_and_exact_when_resets_are_dated(
         got = dict(zip(d["period_end"].to_list(), d["calls"].to_list(), strict=True))
         for i, (activity, _) in enumerate(steps, start=1):
             assert got.get(T[i], 0) == activity
+
+
+def test_servers_are_separate_series() -> None:
+    """A switch of DATABASE_URL to another server never diffs one server against the other."""
+    frames = [
+        snapshot_frame(DATABASE, [dbrow(1000, 100, 10)], T[0], server="a:5432"),
+        snapshot_frame(DATABASE, [dbrow(10, 50, 5)], T[1], server="b:5432"),
+        snapshot_frame(DATABASE, [dbrow(1300, 400, 40)], T[2], server="a:5432"),
+        snapshot_frame(DATABASE, [dbrow(25, 80, 8)], T[3], server="b:5432"),
+    ]
+    d = database_deltas(pl.concat(frames).drop("provider", "endpoint")).sort("server")
+    assert d["server"].to_list() == ["a:5432", "b:5432"]
+    assert d["xact_commit"].to_list() == [300, 15]
+    assert d["period_start"].to_list() == [T[0], T[1]]
+    assert not d["reset"].any() and not d["new_entry"].any()
+    assert cache_hit_ratios(d)["server"].to_list() == ["a:5432", "b:5432"]

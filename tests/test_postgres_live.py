@@ -90,8 +90,11 @@ def test_two_snapshots_give_the_calls_run_in_between(pg_db: PgDb) -> None:
     assert row["calls"][0] == 7 and row["rows"][0] == 7
     assert row["total_exec_time"][0] > 0 and not row["reset"][0]
     assert row["period_start"][0] == T0 and row["period_end"][0] == T0 + timedelta(hours=1)
-    snap = store.query("SELECT count(DISTINCT fetched_at) AS n FROM pg_statements_snapshots")
-    assert snap["n"][0] == 2
+    snap = store.query(
+        "SELECT count(DISTINCT fetched_at) AS n, any_value(server) AS server "
+        "FROM pg_statements_snapshots"
+    )
+    assert snap["n"][0] == 2 and snap["server"][0] == f"127.0.0.1:{pg_db.server.port}"
     db = load_database_deltas(store).filter(pl.col("datname") == pg_db.name)
     assert db.height == 1
     assert db["xact_commit"][0] >= 7  # our 7 statements, plus the collector's own transactions

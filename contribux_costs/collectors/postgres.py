@@ -120,6 +120,11 @@ class StatsSource(Protocol):
     """Where snapshot rows come from: the live database, or the demo's simulated one."""
 
     @property
+    def server(self) -> str:
+        """``host:port`` of the server read (a label without credentials)."""
+        ...
+
+    @property
     def replays_window(self) -> bool:
         """True when a task's snapshots cover its whole window (the demo replay), so the slice
         write replaces the window; False for a live snapshot, which replaces only its second."""
@@ -149,7 +154,13 @@ class PostgresCollector:
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
         times = self.source.snapshot_times(task.window, ctx.now())
         frames = [
-            snapshot_frame(task.endpoint, self.source.read(task.endpoint, at), at, self.secrets)
+            snapshot_frame(
+                task.endpoint,
+                self.source.read(task.endpoint, at),
+                at,
+                self.secrets,
+                self.source.server,
+            )
             for at in times
         ]
         frame = pl.concat(frames)
@@ -163,9 +174,14 @@ class PostgresCollector:
 
 
 def snapshot_frame(
-    endpoint: str, rows: list[dict[str, Any]], at: datetime, secrets: list[str] | None = None
+    endpoint: str,
+    rows: list[dict[str, Any]],
+    at: datetime,
+    secrets: list[str] | None = None,
+    server: str = "",
 ) -> pl.DataFrame:
-    """Rows of one view at one instant → the snapshot table's columns (literals masked)."""
+    """Rows of one view at one instant on ``server`` → the snapshot table's columns (query
+    literals masked, secrets replaced)."""
     schema = SCHEMAS[endpoint]
     frame = pl.from_dicts([{k: r.get(k) for k in schema} for r in rows], schema=schema)
     if endpoint == STATEMENTS:
@@ -174,6 +190,7 @@ def snapshot_frame(
         pl.lit(PROVIDER).alias("provider"),
         pl.lit(endpoint).alias("endpoint"),
         pl.lit(at).cast(pl.Datetime("us", "UTC")).alias("fetched_at"),
+        pl.lit(server).alias("server"),
         pl.all(),
     )
 
@@ -199,6 +216,10 @@ class LiveSource:
     connect_timeout_s: int = CONNECT_TIMEOUT_S
     statement_timeout_ms: int = STATEMENT_TIMEOUT_MS
     replays_window: bool = False
+
+    @property
+    def server(self) -> str:
+        return self.host()
 
     def snapshot_times(self, window: Window, now: datetime) -> list[datetime]:
         return [snapshot_instant(now)]

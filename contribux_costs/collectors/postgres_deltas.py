@@ -29,10 +29,11 @@ from contribux_costs.store import Store
 # API request: > 1000 ms"), since one such query alone makes the request slow. Configurable by
 # passing ``slow_ms``.
 SLOW_QUERY_MS = 1000.0
-STATEMENT_KEY = ("dbid", "userid", "queryid", "toplevel")
+# Series are per server: counters of different servers are never diffed against each other.
+STATEMENT_KEY = ("server", "dbid", "userid", "queryid", "toplevel")
 STATEMENT_LABELS = ("datname", "rolname", "query")
 STATEMENT_COUNTERS = ("calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read")
-DATABASE_KEY = ("datid",)
+DATABASE_KEY = ("server", "datid")
 DATABASE_LABELS = ("datname", "numbackends")
 # fmt: off
 DATABASE_COUNTERS = (
@@ -50,15 +51,19 @@ def diff_snapshots(
     out_cols = ["period_end", "period_start", *key, *labels, *counters, "reset", "new_entry"]
     if snapshots.is_empty():
         return pl.DataFrame(schema={c: snapshots.schema.get(c, pl.Null()) for c in out_cols})
-    times = snapshots.select(pl.col("fetched_at").unique().sort()).with_columns(
-        pl.col("fetched_at").shift(1).alias("period_start")
+    # Each server's previous snapshot: a key missing from it is a new entry.
+    times = (
+        snapshots.select("server", "fetched_at")
+        .unique()
+        .sort("server", "fetched_at")
+        .with_columns(pl.col("fetched_at").shift(1).over("server").alias("period_start"))
     )
     keys = list(key)
     prev = {c: pl.col(c).shift(1).over(keys) for c in [*counters, "fetched_at", "stats_reset"]}
     s = (
         snapshots.sort([*keys, "fetched_at"])
         .with_columns(**{f"_prev_{c}": e for c, e in prev.items()})
-        .join(times, on="fetched_at", how="left")
+        .join(times, on=["server", "fetched_at"], how="left")
         .filter(pl.col("period_start").is_not_null())
     )
     went_down = pl.any_horizontal(
@@ -119,11 +124,12 @@ def load_snapshots(store: Store, endpoint: str, window: Window | None = None) ->
             "AND endpoint = ? ORDER BY fetched_at",
             [PROVIDER, endpoint],
         )
+    # Per server: its last snapshot before the window is the baseline of the first interval.
     return store.query(
-        f"SELECT * EXCLUDE (provider, endpoint) FROM {table} WHERE provider = $p AND endpoint = $e "
-        f"AND fetched_at >= coalesce((SELECT max(fetched_at) FROM {table} WHERE provider = $p "
-        "AND endpoint = $e AND fetched_at < $start), $start) AND fetched_at < $end "
-        "ORDER BY fetched_at",
+        f"SELECT t.* EXCLUDE (provider, endpoint) FROM {table} t WHERE t.provider = $p "
+        "AND t.endpoint = $e AND t.fetched_at < $end AND t.fetched_at >= coalesce(("
+        f"SELECT max(b.fetched_at) FROM {table} b WHERE b.provider = $p AND b.endpoint = $e "
+        "AND b.server = t.server AND b.fetched_at < $start), $start) ORDER BY t.fetched_at",
         {"p": PROVIDER, "e": endpoint, "start": window.start, "end": window.end},
     )
 
@@ -181,22 +187,22 @@ def daily_query_load(deltas: pl.DataFrame) -> pl.DataFrame:
 
 
 def daily_database(db_deltas: pl.DataFrame) -> pl.DataFrame:
-    """Per UTC day and database: transactions, blocks and the buffer-cache hit ratio."""
+    """Per UTC day, server and database: transactions, blocks and the buffer-cache hit ratio."""
     return (
-        db_deltas.group_by(pl.col("period_end").dt.date().alias("day"), "datname")
+        db_deltas.group_by(pl.col("period_end").dt.date().alias("day"), "server", "datname")
         .agg(*[pl.col(c).sum() for c in DATABASE_COUNTERS], pl.col("numbackends").max())
         .with_columns(hit_ratio_expr().alias("hit_ratio"))
-        .sort("day", "datname")
+        .sort("day", "server", "datname")
     )
 
 
 def cache_hit_ratios(db_deltas: pl.DataFrame) -> pl.DataFrame:
-    """Per database over all intervals: blocks hit and read, and the buffer-cache hit ratio."""
+    """Per server and database over all intervals: blocks hit and read, and the hit ratio."""
     return (
-        db_deltas.group_by("datname")
+        db_deltas.group_by("server", "datname")
         .agg(pl.col("blks_hit").sum(), pl.col("blks_read").sum())
         .with_columns(hit_ratio_expr().alias("hit_ratio"))
-        .sort("datname")
+        .sort("server", "datname")
     )
 
 

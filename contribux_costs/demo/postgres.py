@@ -33,6 +33,7 @@ STATEMENTS = "pg_stat_statements"
 RESET_DAY = 11
 RESET_HOUR = 3
 SNAPSHOT_TIME = time(23, 59, 59)
+SERVER = "ep-demo-contribux.us-east-2.aws.neon.tech:5432"
 APP_DB, APP_DB_OID = "neondb", 16389
 ADMIN_DB, ADMIN_DB_OID = "postgres", 5
 APP_ROLE, APP_ROLE_OID = "contribux_app", 16401
@@ -159,6 +160,7 @@ class DemoPostgres:
 
     model: DemoModel = field(default_factory=DemoModel)
     replays_window: bool = True
+    server: str = SERVER
 
     def snapshot_times(self, window: Window, now: datetime) -> list[datetime]:
         """The window's start, each day's end (23:59:59) up to ``now``, and ``now`` itself."""

@@ -3,13 +3,17 @@
 -- restart), so analyses read deltas between consecutive snapshots
 -- (contribux_costs.collectors.postgres_deltas), never the raw cumulative values.
 
--- pg_stat_statements: one row per (dbid, userid, queryid, toplevel) per snapshot. The query text is
+-- ``server`` is the host:port the counters came from (never credentials): series from different
+-- servers (another Neon branch endpoint) are never diffed against each other.
+
+-- pg_stat_statements: one row per (server, dbid, userid, queryid, toplevel) per snapshot. The query text is
 -- PostgreSQL's normalized text (constants replaced by $1, $2, …); string literals left in utility
 -- statements are masked before storing. stats_reset comes from pg_stat_statements_info (PG 14+).
 CREATE TABLE pg_statements_snapshots (
     provider          VARCHAR NOT NULL,
     endpoint          VARCHAR NOT NULL,
     fetched_at        TIMESTAMPTZ NOT NULL,
+    server            VARCHAR NOT NULL,
     dbid              BIGINT NOT NULL,
     datname           VARCHAR,
     userid            BIGINT NOT NULL,
@@ -26,11 +30,12 @@ CREATE TABLE pg_statements_snapshots (
     stats_reset       TIMESTAMPTZ
 );
 
--- pg_stat_database: one row per (non-template) database per snapshot.
+-- pg_stat_database: one row per (server, non-template database) per snapshot.
 CREATE TABLE pg_database_snapshots (
     provider        VARCHAR NOT NULL,
     endpoint        VARCHAR NOT NULL,
     fetched_at      TIMESTAMPTZ NOT NULL,
+    server          VARCHAR NOT NULL,
     datid           BIGINT NOT NULL,
     datname         VARCHAR NOT NULL,
     numbackends     INTEGER,           -- a gauge: connections at the snapshot
