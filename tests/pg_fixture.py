@@ -133,8 +133,9 @@ def _initdb(server: PgServer) -> None:
         user = pwd.getpwnam(server.run_as)
         os.chown(server.base, user.pw_uid, user.pw_gid)
         os.chown(pwfile, user.pw_uid, user.pw_gid)
+    # --no-locale: a CI machine's LANG may name a locale that is not generated.
     init = _run(server, ["initdb", "-D", str(server.base / "data"), "-U", SUPERUSER, "-E", "UTF8",
-                         "--auth-local=trust", "--auth-host=scram-sha-256",
+                         "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256",
                          f"--pwfile={pwfile}", "--no-sync"])  # fmt: skip
     if init.returncode != 0:
         raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
