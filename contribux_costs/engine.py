@@ -32,6 +32,7 @@ RULES: tuple[Rule, ...] = (
     database.branch_sprawl,
     database.scale_to_zero,
     database.storage_growth,
+    database.compute_overprovisioned,
     database.slow_queries,
     database.slowest_queries,
     *upstash_plans.RULES,

@@ -133,3 +133,11 @@ def test_property_hit_ratios_in_unit_interval(counts: list[tuple[float, float]])
         assert all(0 <= w.predicted_hit_ratio <= 1 for w in f.ttl_what_if)
     for c in cache.low_hit_key_class(ctx):
         assert c.savings_usd >= 0
+
+
+def test_hit_ratio_worth_a_look_asks_to_tune_the_ttl() -> None:
+    store = new_store()
+    _redis(store, "app-repos-cache", 850, 150)
+    [c] = cache.low_hit_key_class(_ctx(store))
+    assert c.action.startswith("Tune the TTL")
+    assert float(c.savings_usd) == pytest.approx(31_000 * (0.9 - 0.85) * 0.2 / 100_000)

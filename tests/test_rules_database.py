@@ -80,6 +80,7 @@ def _pg_snapshots(store: Store, slow: int, fast: int) -> None:
             rows.append(
                 {
                     "provider": "postgres", "endpoint": "pg_stat_statements", "fetched_at": when,
+                    "server": "db.test:5432",
                     "dbid": 1, "datname": "neondb", "userid": 10, "rolname": "app", "queryid": q,
                     "toplevel": True, "query": f"SELECT {q}", "calls": calls,
                     "total_exec_time": calls * mean, "mean_exec_time": mean, "rows": calls,
@@ -133,6 +134,7 @@ def test_buffer_cache_under_95_percent() -> None:
         rows.append(
             {
                 "provider": "postgres", "endpoint": "pg_stat_database", "fetched_at": when,
+                "server": "db.test:5432",
                 "datid": 5, "datname": "neondb", "numbackends": 3, "xact_commit": 10 * i,
                 "xact_rollback": 0, "blks_read": 1000 * i, "blks_hit": 9000 * i,
                 "stats_reset": datetime(2024, 12, 1, tzinfo=UTC),
@@ -168,3 +170,40 @@ def test_granularities_are_not_double_counted() -> None:
     insert(store, "usage", rows + hourly)
     days = database.neon_daily(_ctx(store))
     assert days["cu_hours"].sum() == pytest.approx(24.0 * 31)
+
+
+def test_compute_overprovisioned_on_hourly_floor_above_smallest() -> None:
+    store = new_store()
+    rows = [
+        usage_row(
+            "neon",
+            "compute",
+            "cu_hours",
+            1.0 if h < 20 else 2.0,
+            d,
+            "p",
+            "prod",
+            "CU-hours",
+            "hourly",
+            h,
+        )
+        for d in DAYS
+        for h in range(24)
+    ]
+    insert(store, "usage", rows)
+    [c] = database.compute_overprovisioned(_ctx(store))
+    hours = 20 * 31  # at the 1.0 CU floor
+    assert c.evidence["hours_at_floor"] == hours
+    # (1.0 − 0.25) CU × 620 h at the fallback $0.14 per CU-hour
+    assert float(c.savings_usd) == pytest.approx(0.75 * hours * 0.14)
+
+
+def test_compute_at_smallest_size_is_not_overprovisioned() -> None:
+    store = new_store()
+    rows = [
+        usage_row("neon", "compute", "cu_hours", 0.25, d, "p", "prod", "CU-hours", "hourly", h)
+        for d in DAYS
+        for h in range(24)
+    ]
+    insert(store, "usage", rows)
+    assert database.compute_overprovisioned(_ctx(store)) == []

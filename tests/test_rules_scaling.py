@@ -134,3 +134,48 @@ def test_storage_near_plan_limit_is_a_scale_up() -> None:
 )
 def test_plan_limits(plan: str, limit: float | None) -> None:
     assert upstash_plans.plan_limit_gb(_ctx(new_store()), plan) == limit
+
+
+def test_upstash_storage_time_to_limit_on_fixed_plan() -> None:
+    store = new_store()
+    dims = {"database_type": "Fixed 1GB"}
+    rows = [
+        usage_row("upstash", "redis", "storage_gb", 0.5 + 0.01 * i, d, "a", "grow", dimensions=dims)
+        for i, d in enumerate(DAYS)
+    ]
+    insert(store, "usage", rows)
+    [limit] = [t for t in scaling.time_to_limits(_ctx(store)) if t.provider == "upstash"]
+    assert limit.limit == 1.0 and limit.used == pytest.approx(0.8)
+    assert limit.days_to_limit == pytest.approx(20, abs=2)  # 0.2 GB left at 0.01 GB a day
+
+
+def test_read_replica_when_forecast_query_load_passes_the_limit() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = new_store()
+    insert(
+        store,
+        "usage",
+        [
+            usage_row("neon", "compute", "cu_hours", 24.0, d, "p", "prod", "CU-hours", "daily")
+            for d in DAYS
+        ],
+    )
+    rows, calls = [], 0
+    for i in range(32):
+        calls += int(300 * 86_400 * (1 + 0.01 * i))  # ~300 calls/s, growing
+        rows.append(
+            {
+                "provider": "postgres", "endpoint": "pg_stat_statements",
+                "fetched_at": datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=i, hours=23),
+                "server": "db.test:5432", "dbid": 1, "datname": "neondb", "userid": 1,
+                "rolname": "app", "queryid": 7, "toplevel": True, "query": "SELECT 1",
+                "calls": calls, "total_exec_time": calls * 1.0, "mean_exec_time": 1.0,
+                "rows": calls, "shared_blks_hit": calls, "shared_blks_read": 0,
+                "stats_reset": datetime(2024, 12, 1, tzinfo=UTC),
+            }
+        )  # fmt: skip
+    insert(store, "pg_statements_snapshots", rows)
+    [c] = scaling.read_replica(_ctx(store))
+    assert c.savings_usd == -Decimal(31 * 24) * Decimal("0.14")  # a replica at the primary's cost
+    assert c.evidence["forecast_calls_per_s"] >= 200

@@ -201,7 +201,7 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
     critical = ctx.cfg.num("upstash.hit_ratio_critical")
     out = []
     for f in redis_findings(ctx):
-        if f.hit_ratio is None or f.hit_ratio >= poor:
+        if f.hit_ratio is None or f.hit_ratio >= look:
             continue
         layer = key_class(ctx, f.subject)
         ttl = float(layer["ttl_s"]) if layer else None
@@ -212,13 +212,7 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
         saving = Decimal(str(avoided)) * (redis + downstream)
         misses = f.lookups - f.hits
         basis = Decimal(str(misses)) * (redis + downstream)
-        action = (
-            "Add another cache layer (e.g. an in-process LRU in front of Redis) and raise the TTL"
-            if f.hit_ratio < critical
-            else f"Raise the TTL to ~{new_ttl:,.0f} s and give the cache room for the keys"
-            if new_ttl
-            else "Raise the TTL and give the cache room for the keys"
-        )
+        action = _cache_action(f.hit_ratio, critical, poor, new_ttl)
         out.append(
             Candidate(
                 "cache.low_hit_key_class", "upstash", f.subject, "cache",
@@ -226,7 +220,7 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
                 action, saving, basis, f"cache:{f.subject}", "medium",
                 "TTL model λT/(1+λT) fitted to the observed ratio; misses priced at a SET "
                 "plus the recomputation they cause", "low",
-                f"hit ratio < {poor:.0%}",
+                f"hit ratio < {look:.0%} (poor < {poor:.0%}, critical < {critical:.0%})",
                 {"hit_ratio": f.hit_ratio, "lookups": f.lookups, "misses": misses,
                  "target_hit_ratio": look, "avoided_misses": avoided, "ttl_s": ttl or 0.0,
                  "ttl_needed_s": new_ttl or 0.0, "redis_cost_per_miss_usd": float(redis),
@@ -235,6 +229,18 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
             )
         )  # fmt: skip
     return out
+
+
+def _cache_action(ratio: float, critical: float, poor: float, ttl: float | None) -> str:
+    """Guide's cache flow: critical miss rate → another layer; low → bigger cache; else tune TTL."""
+    to = f" to ~{ttl:,.0f} s" if ttl else ""
+    if ratio < critical:
+        return (
+            f"Add another cache layer (an in-process LRU in front of Redis) and raise the TTL{to}"
+        )
+    if ratio < poor:
+        return f"Increase the cache size (no evictions of live keys) and raise the TTL{to}"
+    return f"Tune the TTL{to} (refresh-ahead for hot keys)"
 
 
 def _ttl_needed(ttl: float | None, ratio: float, target: float) -> float | None:

@@ -261,3 +261,55 @@ def slowest_queries(ctx: RuleContext) -> list[Candidate]:
             evidence,
         )
     ]  # fmt: skip
+
+
+_HOURLY_CU = f"""
+WITH {usage_cte("neon")}
+SELECT resource_id AS project_id, any_value(resource_name) AS project,
+  count(*) FILTER (WHERE value > 0) AS active_hours,
+  min(value) FILTER (WHERE value > 0) AS floor_cu,
+  quantile_cont(value, 0.5) FILTER (WHERE value > 0) AS median_cu
+FROM u WHERE metric = 'cu_hours' AND granularity IN ('hourly', '1h')
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def compute_overprovisioned(ctx: RuleContext) -> list[Candidate]:
+    """Hourly CU that sits at a minimum size above Neon's smallest: lower the autoscaling min."""
+    if not ctx.usage("neon"):
+        return []
+    smallest = ctx.cfg.num("neon.min_cu")
+    frame = ctx.store.query(_HOURLY_CU, {"first": ctx.first, "end": ctx.end})
+    out = []
+    for r in frame.iter_rows(named=True):  # one row per project
+        floor, median = float(r["floor_cu"] or 0), float(r["median_cu"] or 0)
+        if floor < 1.5 * smallest or median > 1.1 * floor or not r["active_hours"]:
+            continue
+        pid = str(r["project_id"])
+        hours = _hours_at_floor(ctx, pid, floor)
+        cost = compute_cost(ctx, pid, hours * floor)
+        price = cost / Decimal(str(hours * floor)) if hours else Decimal(0)
+        saving = Decimal(str((floor - smallest) * hours)) * price
+        out.append(
+            Candidate(
+                "neon.compute_overprovisioned", "neon", pid, "scaling",
+                f"{r['project']} idles at {floor:.2f} CU (median {median:.2f}) for {hours} hours",
+                f"Lower the autoscaling minimum to {smallest} CU; autoscaling adds CU when load "
+                "needs it",
+                saving, cost, f"neon:compute:{pid}", "medium",
+                "hourly CU sits at its floor most hours; the floor is above the smallest size",
+                "low", f"floor ≥ {1.5 * smallest:.2f} CU with median ≤ 1.1 × floor",
+                {"floor_cu": floor, "median_cu": median, "hours_at_floor": float(hours)},
+            )
+        )  # fmt: skip
+    return out
+
+
+def _hours_at_floor(ctx: RuleContext, project_id: str, floor: float) -> int:
+    n = ctx.store.scalar(
+        "SELECT count(*) FROM usage WHERE provider = 'neon' AND metric = 'cu_hours' "
+        "AND granularity IN ('hourly', '1h') AND resource_id = ? AND billing_date >= ? "
+        "AND billing_date < ? AND value > 0 AND value <= ?",
+        [project_id, ctx.first, ctx.end, 1.1 * floor],
+    )
+    return int(n or 0)

@@ -3,7 +3,7 @@ per provider and service, and cost anomalies (one per episode)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -26,20 +26,37 @@ def is_demo(store: Store) -> bool:
 
 
 def refresh_focus(ctx: RuleContext) -> None:
-    """Build the month's FOCUS rows when the pricing step is installed (else billed charges)."""
+    """Build the month's FOCUS rows (pricing step) unless nothing was collected since the last
+    build; without the pricing step the analysis reads provider-billed charges only."""
     try:
-        from contribux_costs.focus import build_focus  # type: ignore[attr-defined,unused-ignore]
+        from contribux_costs.focus import build_focus
     except ImportError:
         ctx.note("pricing step unavailable: costs are provider-billed charges only")
         return
+    mark = ctx.store.scalar("SELECT max(finished_at) FROM ingest_ledger WHERE status = 'ok'")
+    if _focus_current(ctx, mark):
+        return
     try:
         build_focus(ctx.store, ctx.month)
+        with ctx.store.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO engine_focus_builds VALUES (?, ?, ?)",
+                [str(ctx.month), mark, datetime.now(UTC)],
+            )
     except (CostsError, duckdb.Error) as exc:
         # The analysis still runs on what the store holds; the note says what is missing.
         ctx.note(f"FOCUS build failed ({type(exc).__name__}: {exc}); costs may be incomplete")
-    ctx.cache.pop("tables", None)
     ctx.__dict__.pop("tables", None)
     ctx.__dict__.pop("daily_costs", None)
+
+
+def _focus_current(ctx: RuleContext, mark: object) -> bool:
+    if "engine_focus_builds" not in ctx.tables or not _has_focus(ctx):
+        return False
+    row = ctx.store.query(
+        "SELECT ledger_mark FROM engine_focus_builds WHERE month = ?", [str(ctx.month)]
+    )
+    return row.height == 1 and row["ledger_mark"][0] == mark
 
 
 def cost_series(ctx: RuleContext, start: date, end: date) -> pl.DataFrame:

@@ -164,11 +164,71 @@ def database_scaling(ctx: RuleContext) -> list[Candidate]:
     ]  # fmt: skip
 
 
-RULES: tuple[Rule, ...] = (vercel_allowances, function_load, database_scaling)
+def read_replica(ctx: RuleContext) -> list[Candidate]:
+    """Guide's database flow: forecast query load over the configured limit → a read replica."""
+    target = database_project(ctx)
+    if target is None or "pg_statements_snapshots" not in ctx.tables:
+        return []
+    from contribux_costs.collectors import postgres_deltas as pgd
+
+    deltas = pgd.load_statement_deltas(ctx.store, ctx.month.window)
+    if deltas.is_empty():
+        return []
+    load = pgd.daily_query_load(deltas).select(
+        pl.col("day").alias("date"), (pl.col("calls") / 86_400).alias("value")
+    )
+    if load.height < 7:
+        return []
+    peak = max((p.upper for p in fc.forecast(load, 30, backtest_origins=0).points), default=0.0)
+    limit = ctx.cfg.num("neon.query_load_limit_calls_per_s")
+    if peak < limit:
+        return []
+    pid, cost = target
+    return [
+        Candidate(
+            "neon.read_replica", "neon", pid, "scaling",
+            f"Forecast query load {peak:,.0f} calls/s passes the configured {limit:,.0f}",
+            "Add a Neon read replica and route read-only queries (analytics, search) to it",
+            -cost, cost, f"neon:replica:{pid}", "low",
+            "30-day forecast of daily average calls/s (upper bound); a replica is priced at "
+            "the primary's compute", "medium", f"forecast calls/s ≥ {limit:,.0f}",
+            {"forecast_calls_per_s": peak, "limit_calls_per_s": limit,
+             "added_monthly_cost_usd": float(usd(cost))},
+        )
+    ]  # fmt: skip
+
+
+RULES: tuple[Rule, ...] = (vercel_allowances, function_load, database_scaling, read_replica)
 
 
 def time_to_limits(ctx: RuleContext) -> list[TimeToLimit]:
-    """Days until each Vercel allowance is used up at the forecast pace (cumulative in month)."""
+    """Days until each plan quota is reached at the forecast pace: Vercel allowances (cumulative
+    in the month) and Upstash storage (a gauge) against plan sizes."""
+    return [*_vercel_limits(ctx), *_upstash_limits(ctx)]
+
+
+def _upstash_limits(ctx: RuleContext) -> list[TimeToLimit]:
+    from contribux_costs.analysis import upstash_plans as up
+
+    out = []
+    for db in up.databases(ctx):
+        limit = up.plan_limit_gb(ctx, db.plan)
+        series = up.storage_series(ctx, db.database_id).filter(pl.col("date") < ctx.as_of)
+        if limit is None or series.is_empty():
+            continue
+        ttl = fc.time_to_limit(series, limit, kind="gauge", horizon_days=365)
+        out.append(
+            TimeToLimit(
+                provider="upstash", resource=db.name, metric="storage_gb", limit=limit,
+                used=ttl.current, projected_month_end=db.storage_now_gb,
+                days_to_limit=None if ttl.days is None else float(ttl.days),
+                limit_date=ttl.crossing_date,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _vercel_limits(ctx: RuleContext) -> list[TimeToLimit]:
     out = []
     for service, key in ALLOWANCES.items():
         days = _service(ctx, service).filter(pl.col("date") < ctx.as_of)
