@@ -11,7 +11,7 @@ import pytest
 from pricing_support import charge, money, usage, write
 
 from contribux_costs.errors import ConfigError, StoreError
-from contribux_costs.focus import FOCUS_COLUMNS, build_focus, export_focus
+from contribux_costs.focus import FOCUS_COLUMNS, build_focus, export_focus, focus_totals
 from contribux_costs.focus.schema import (
     CHARGE_CATEGORIES,
     CHARGE_FREQUENCIES,
@@ -129,6 +129,20 @@ def test_cost_sources_and_totals(store: Store) -> None:
     est = rows.filter(pl.col("x_cost_source") == "estimated")
     assert est["x_billing_date"].to_list() == [D2]
     assert est["x_price_entry"].to_list() == ["openai.gpt-4o-mini.output.2025"]
+
+
+def test_totals_by_provider_and_source(store: Store) -> None:
+    build_focus(store, SEP)
+    totals = focus_totals(store, SEP)
+    got = {(r["provider"], r["cost_source"]): money(r["BilledCost"]) for r in totals.to_dicts()}
+    assert got == {
+        ("neon", "computed"): Decimal("14.00"),
+        ("openai", "billed"): Decimal("0.61"),
+        ("openai", "estimated"): Decimal("0.60"),
+        ("upstash", "computed"): Decimal("0.40"),
+        ("vercel", "billed"): Decimal("60.00"),
+    }
+    assert money(totals["BilledCost"].sum()) == Decimal("75.61")
 
 
 def test_mandatory_columns_and_allowed_values(store: Store) -> None:

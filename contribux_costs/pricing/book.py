@@ -61,9 +61,11 @@ class PriceEntry(BaseModel):
         return (self.price / self.per).quantize(RATE_SCALE)
 
     def covers(self, day: date) -> bool:
+        """Whether the entry is valid on ``day``."""
         return self.effective_from <= day and (self.effective_to is None or day < self.effective_to)
 
     def matches_plan(self, plan: str) -> bool:
+        """Whether ``plan`` fits the entry's plan pattern (``fixed-*`` fits ``fixed-1gb``)."""
         if self.plan.endswith("*"):
             return plan.startswith(self.plan[:-1])
         return self.plan == plan
