@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from contribux_costs.cli import main
-from tests.report_helpers import REPO
+from tests.report_helpers import EXTERNAL_LOAD, REPO, open_offline
 
 
 def test_bad_month_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +89,7 @@ def _fingerprint(db: Path) -> dict[str, tuple[object, ...]]:
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_make_report_twice_is_identical(tmp_path: Path) -> None:
     db, reports = tmp_path / "c.duckdb", tmp_path / "reports"
     args = ("report", "MONTH=2025-01", f"DB={db}", f"REPORTS_DIR={reports}")
@@ -100,3 +101,9 @@ def test_make_report_twice_is_identical(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr[-2000:]
     assert _fingerprint(db) == once
     assert once["usage"][0] > 0 and once["charges"][0] > 0
+    # The report `make` wrote draws offline in headless Chromium.
+    page = reports / "2025-01" / "report.html"
+    assert EXTERNAL_LOAD.search(page.read_text(encoding="utf-8")) is None
+    check = open_offline(page, tmp_path / "make-report.png")
+    assert check.plots >= 1 and check.plots_with_traces == check.plots
+    assert check.outside_requests == [] and check.console_errors == []
