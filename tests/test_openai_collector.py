@@ -17,6 +17,8 @@ import pytest
 from contribux_costs.collectors.base import CollectContext, Task
 from contribux_costs.collectors.openai import MAX_LIMIT, OpenAICollector, parse_amount
 from contribux_costs.config import Settings
+from contribux_costs.demo.model import DemoModel
+from contribux_costs.demo.transport import DemoClock, demo_transport
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
 from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Window
@@ -408,3 +410,29 @@ def test_401_names_the_problem_and_the_key_appears_nowhere(sleeps: list[float]) 
     assert KEY not in text and all(KEY not in dump for dump in everything)
     assert "PLANTED" not in text + "".join(everything)
     assert "***" in errors[0]
+
+
+def test_a_repull_starting_mid_day_replaces_whole_days_without_duplicates() -> None:
+    settings = Settings()
+    transport = demo_transport(settings, DemoModel(), DemoClock(D0 + timedelta(days=40)))
+    ctx = CollectContext(
+        settings, HttpClients(settings, transport), now=lambda: D0 + timedelta(days=40)
+    )
+    store = open_store()
+    collector = OpenAICollector()
+
+    def collect_window(window: Window) -> None:
+        for task in collector.tasks(window, ctx):
+            store.write_slice(collector.fetch(task, ctx), {"started_at": D0})
+
+    def per_day() -> list[tuple[Any, ...]]:
+        return store.query(
+            "SELECT period_start, count(*), sum(value) FROM usage GROUP BY 1 ORDER BY 1"
+        ).rows()
+
+    collect_window(Window(D0, D0 + timedelta(days=10)))
+    before, charges = per_day(), store.scalar("SELECT sum(BilledCost) FROM charges")
+    # The daily schedule re-pulls "the last few days" from an instant that is not midnight.
+    collect_window(Window(D0 + timedelta(days=7, hours=13), D0 + timedelta(days=10)))
+    assert per_day() == before
+    assert store.scalar("SELECT sum(BilledCost) FROM charges") == charges
