@@ -140,6 +140,7 @@ def _collect_source(
     except Exception as exc:
         text = str(exc) if isinstance(exc, CostsError) else f"{type(exc).__name__}: {exc}"
         result.errors.append(redact(text, secrets))
+        result.seconds = time.perf_counter() - t0
         say(source, f"failed: {result.errors[-1]}")
         return
     for task in tasks:

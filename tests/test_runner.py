@@ -80,6 +80,7 @@ def test_one_failing_source_does_not_stop_the_others(monkeypatch: pytest.MonkeyP
     assert (beta.windows_ok, beta.windows_failed) == (0, 1)
     assert beta.errors == ["beta things: bad ***"]  # the planted key is redacted
     assert gamma.errors == ["RuntimeError: import broke"]
+    assert alpha.seconds > 0 and beta.seconds > 0 and gamma.seconds > 0
     assert store.scalar("SELECT count(*) FROM usage WHERE provider = 'alpha'") == 1
     ledger = store.query("SELECT provider, status, error FROM ingest_ledger ORDER BY provider")
     assert ledger.rows() == [("alpha", "ok", None), ("beta", "failed", "beta things: bad ***")]
