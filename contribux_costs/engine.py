@@ -18,7 +18,7 @@ from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
-from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, settle
+from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.periods import Month
 from contribux_costs.store import Store, open_store
@@ -51,7 +51,7 @@ class CostOptimizer:
     def __init__(self, db: str | Path | Store, config: Config | Path | None = None) -> None:
         self.store = db if isinstance(db, Store) else open_store(db)
         self._own_store = not isinstance(db, Store)
-        self.config = config if isinstance(config, Config) else Config.load(config or _env_config())
+        self.config = config if isinstance(config, Config) else default_config(config)
 
     def analyze_usage(self, month: str | Month, as_of: date | None = None) -> AnalysisResult:
         """Analyze ``month`` (``"YYYY-MM"``). ``as_of`` = today (UTC) unless given: days from
@@ -68,16 +68,16 @@ class CostOptimizer:
             current_usage=usage,
             projected_monthly_cost=projection,
             recommendations=self._recommendations(ctx),
-            cache_findings=cache.findings(ctx),
+            cache_findings=guarded(ctx, cache.findings),
             anomalies=anomalies,
-            time_to_limit=scaling.time_to_limits(ctx),
+            time_to_limit=guarded(ctx, scaling.time_to_limits),
         )
         result.alerts = alerts_mod.evaluate(result, ctx.cfg)
         result.data_quality = list(ctx.notes)
         return result
 
     def _recommendations(self, ctx: RuleContext) -> list[Recommendation]:
-        candidates = [c for rule in RULES for c in rule(ctx)]
+        candidates = [c for rule in RULES for c in guarded(ctx, rule)]
         caps = {
             p: c for p in ("openai", "vercel", "neon", "upstash") if (c := ctx.provider_cost(p)) > 0
         }
@@ -96,10 +96,12 @@ class CostOptimizer:
         self.close()
 
 
-def _env_config() -> Path | None:
+def default_config(path: Path | None = None) -> Config:
+    """``path`` merged over the defaults; without it ``settings.contribux_costs_config``
+    (env ``CONTRIBUX_COSTS_CONFIG``) when set."""
     from contribux_costs.config import load_settings
 
-    return load_settings().contribux_costs_config
+    return Config.load(path or load_settings().contribux_costs_config)
 
 
 def format_table(result: AnalysisResult, top: int = 10) -> str:

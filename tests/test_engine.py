@@ -113,3 +113,19 @@ def test_format_table_lists_usage_and_recommendations() -> None:
     text = format_table(CostOptimizer(_openai_store()).analyze_usage("2025-01"), top=3)
     assert "openai" in text and "recommendations:" in text and "saves $" in text
     assert "month total: $" in text
+
+
+def test_a_failing_rule_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from contribux_costs import engine
+
+    def broken(ctx: object) -> list[object]:
+        raise duckdb.BinderException("Referenced table not found")
+
+    monkeypatch.setattr(engine, "RULES", (broken, *engine.RULES))
+    result = CostOptimizer(_openai_store()).analyze_usage("2025-01")
+    assert any(
+        n.startswith("test_engine.broken skipped: Referenced table") for n in result.data_quality
+    )
+    assert result.recommendations  # the other rules still ran

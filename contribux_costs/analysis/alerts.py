@@ -80,14 +80,14 @@ def evaluate_alerts(
     rules: list[AlertRule] | Config | None = None,
 ) -> list[Alert]:
     """Alerts for ``month`` from an analysis result, or from a store (analysed first)."""
-    cfg = rules if isinstance(rules, Config) else Config.load()
+    from contribux_costs.engine import CostOptimizer, default_config
+
+    cfg = rules if isinstance(rules, Config) else default_config()
     if isinstance(result_or_store, AnalysisResult):
         result = result_or_store
         if result.month != str(month if isinstance(month, Month) else Month.parse(month)):
             raise ConfigError(f"the result is for {result.month}, not {month}")
     else:
-        from contribux_costs.engine import CostOptimizer
-
         result = CostOptimizer(result_or_store, cfg).analyze_usage(month)
     return evaluate(result, cfg, rules if isinstance(rules, list) else None)
 

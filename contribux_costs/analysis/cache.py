@@ -15,7 +15,14 @@ from typing import Any
 import polars as pl
 
 from contribux_costs.analysis import cache_model as cm
-from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usage_cte, usd
+from contribux_costs.analysis.rulebase import (
+    Candidate,
+    Rule,
+    RuleContext,
+    guarded,
+    usage_cte,
+    usd,
+)
 from contribux_costs.models import CacheFinding, TtlWhatIf
 
 _REDIS_DAILY = f"""
@@ -171,12 +178,8 @@ def vercel_edge_findings(ctx: RuleContext) -> list[CacheFinding]:
 
 def findings(ctx: RuleContext) -> list[CacheFinding]:
     """Every layer's finding (a layer without data contributes none)."""
-    return [
-        *redis_findings(ctx),
-        *postgres_findings(ctx),
-        *openai_findings(ctx),
-        *vercel_edge_findings(ctx),
-    ]
+    layers = (redis_findings, postgres_findings, openai_findings, vercel_edge_findings)
+    return [f for layer in layers for f in guarded(ctx, layer)]
 
 
 def miss_cost(ctx: RuleContext, layer: dict[str, Any] | None) -> tuple[Decimal, Decimal]:
@@ -248,7 +251,7 @@ def _ttl_needed(ttl: float | None, ratio: float, target: float) -> float | None:
     if ttl is None or not 0 < ratio < 1 or not 0 < target < 1:
         return None
     rate = cm.rate_from_hit_ratio(ratio, ttl)
-    return target / (1 - target) / rate
+    return target / (1 - target) / rate if rate > 0 else None  # a denormal ratio: no rate
 
 
 def buffer_cache(ctx: RuleContext) -> list[Candidate]:

@@ -17,11 +17,12 @@ from decimal import Decimal
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import duckdb
 import polars as pl
 
-from contribux_costs.errors import ConfigError
+from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.models import Category, Evidence, Level, Recommendation, recommendation_id
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
@@ -189,6 +190,18 @@ def usd(value: object) -> Decimal:
 
 
 Rule = Callable[[RuleContext], list[Candidate]]
+T = TypeVar("T")
+
+
+def guarded(ctx: RuleContext, step: Callable[[RuleContext], list[T]]) -> list[T]:
+    """Run one rule/finding step; a data error (store, frame, package error) becomes a
+    data-quality note naming the step instead of failing the whole analysis."""
+    try:
+        return step(ctx)
+    except (CostsError, duckdb.Error, pl.exceptions.PolarsError) as exc:
+        ctx.note(f"{step.__module__.rsplit('.', 1)[-1]}.{step.__name__} skipped: {exc}")
+        return []
+
 
 # Collectors may store one day at several granularities (Neon: hourly for recent days, daily for
 # older ones; OpenAI: 1d, optionally 1h): each (provider, service, resource, day) is read at one.
