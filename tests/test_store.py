@@ -200,6 +200,13 @@ def test_record_failure_writes_a_failed_ledger_row_and_keeps_data() -> None:
     assert store.scalar("SELECT count(*) FROM usage") == 3
 
 
+def test_a_ledger_that_cannot_be_written_is_a_store_error() -> None:
+    store = open_store()
+    store.close()
+    with pytest.raises(StoreError, match="recording the failure of openai costs failed"):
+        store.record_failure("openai", "costs", window(0, 3), LEDGER, "boom")
+
+
 def test_query_and_scalar_take_parameters() -> None:
     store = open_store()
     store.write_slice(slice_(0, 3), LEDGER)

@@ -91,9 +91,15 @@ class Store:
     def record_failure(
         self, provider: str, endpoint: str, window: Window, ledger: dict[str, object], error: str
     ) -> None:
+        """Write a ``failed`` ledger row (the window's data is left as it was)."""
         sw = SliceWrite(provider, endpoint, window)
-        with self.transaction() as con:
-            self.insert_frame(con, "ingest_ledger", _ledger_frame(sw, ledger, "failed", error))
+        try:
+            with self.transaction() as con:
+                self.insert_frame(con, "ingest_ledger", _ledger_frame(sw, ledger, "failed", error))
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"recording the failure of {provider} {endpoint} failed: {exc}"
+            ) from exc
 
     def _delete_window(self, con: duckdb.DuckDBPyConnection, table: str, sw: SliceWrite) -> None:
         # A slice write deletes rows of its provider/endpoint whose time column falls in the window;
