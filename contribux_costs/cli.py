@@ -85,15 +85,17 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.alerts import alerts_at_or_above, format_alerts, notify
+    from contribux_costs.demo.model import DEMO_LABEL
     from contribux_costs.engine import CostOptimizer
 
     with CostOptimizer(_db(args, settings)) as engine:
-        alerts = engine.analyze_usage(_month(args)).alerts
-    firing = alerts_at_or_above(alerts, args.min_severity)
-    print(format_alerts(alerts))
-    if args.notify and alerts:
-        notify(args.notify, alerts, month=str(_month(args)))
-        print(f"posted {len(alerts)} alert(s) to the webhook")
+        result = engine.analyze_usage(_month(args))
+    firing = alerts_at_or_above(result.alerts, args.min_severity)
+    label = f"{result.month} ({DEMO_LABEL})" if result.demo else result.month
+    print(f"alerts for {label}:\n{format_alerts(result.alerts)}")
+    if args.notify and result.alerts:
+        notify(args.notify, result.alerts, month=label)
+        print(f"posted {len(result.alerts)} alert(s) to the webhook")
     return 1 if firing else 0
 
 

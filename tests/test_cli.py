@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
+import polars as pl
 import pytest
 
 from contribux_costs.cli import main
-from tests.report_helpers import EXTERNAL_LOAD, REPO, open_offline
+from contribux_costs.models import AnalysisResult
+from tests.report_helpers import EXTERNAL_LOAD, REPO, demo_db, open_offline
 
 
 def test_bad_month_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,3 +113,93 @@ def test_make_report_twice_is_identical(tmp_path: Path) -> None:
     check = open_offline(page, tmp_path / "make-report.png")
     assert check.plots >= 1 and check.plots_with_traces == check.plots
     assert check.outside_requests == [] and check.console_errors == []
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_db(tmp_path_factory.mktemp("cli") / "demo.duckdb")
+
+
+def test_analyze_json_round_trips_and_table_is_labelled(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", "--month", "2025-01", "--db", str(demo), "--format", "json"]) == 0
+    result = AnalysisResult.model_validate_json(capsys.readouterr().out)
+    assert result.month == "2025-01" and result.demo and result.recommendations
+    assert main(["analyze", "--month", "2025-01", "--db", str(demo)]) == 0
+    table = capsys.readouterr().out
+    assert "[DEMO DATA]" in table and "top recommendations" in table
+    top = max(result.recommendations, key=lambda r: r.estimated_monthly_savings_usd)
+    assert top.title in table
+
+
+class _Hook(BaseHTTPRequestHandler):
+    status = 200
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append(self.rfile.read(length))
+        self.send_response(type(self).status)
+        self.end_headers()
+        self.wfile.write(b"ok" if type(self).status == 200 else b"no such hook")
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def _serve(status: int) -> tuple[HTTPServer, str]:
+    _Hook.status, _Hook.bodies = status, []
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/hook"
+
+
+def test_alerts_exit_code_follows_severity_and_notify_posts(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["alerts", "--month", "2025-01", "--db", str(demo)]
+    assert main([*base, "--min-severity", "medium"]) == 1  # the planted spike's daily alert
+    assert main([*base, "--min-severity", "critical"]) == 0
+    out = capsys.readouterr().out
+    assert "DEMO DATA" in out and "High OpenAI usage" in out
+    server, url = _serve(200)
+    try:
+        assert main([*base, "--min-severity", "critical", "--notify", url]) == 0
+    finally:
+        server.shutdown()
+    posted = json.loads(_Hook.bodies[0])
+    assert "DEMO DATA" in posted["text"] and "High OpenAI usage" in json.dumps(posted)
+
+
+def test_failed_webhook_is_reported_not_hidden(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, url = _serve(500)
+    try:
+        code = main(["alerts", "--month", "2025-01", "--db", str(demo), "--notify", url])
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "HTTP 500" in err[0]
+
+
+def test_export_focus_by_suffix(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "focus.parquet"
+    assert (
+        main(["export", "focus", "--month", "2025-01", "--db", str(demo), "--output", str(out)])
+        == 0
+    )
+    frame = pl.read_parquet(out)
+    assert frame.height > 0 and {"BilledCost", "ChargeCategory", "x_cost_source"} <= set(
+        frame.columns
+    )
+    assert "FOCUS rows" in capsys.readouterr().out
+    bad = tmp_path / "focus.txt"
+    assert (
+        main(["export", "focus", "--month", "2025-01", "--db", str(demo), "--output", str(bad)])
+        == 2
+    )
+    assert ".parquet or .csv" in capsys.readouterr().err and not bad.exists()
