@@ -185,7 +185,9 @@ def findings(ctx: RuleContext) -> list[CacheFinding]:
 def miss_cost(ctx: RuleContext, layer: dict[str, Any] | None) -> tuple[Decimal, Decimal]:
     """(Redis cost, downstream cost) of one miss: a SET at the pay-as-you-go price, plus the
     recomputation a miss causes when the key class names one (e.g. an embedding request)."""
-    redis = ctx.cfg.dec("upstash.payg_per_100k_commands") / 100_000
+    from contribux_costs.analysis.upstash_plans import command_price
+
+    redis = command_price(ctx)
     source = (layer or {}).get("miss_cost")
     if source != "openai_embedding_request":
         return redis, Decimal(0)

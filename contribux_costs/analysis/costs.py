@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from contribux_costs.analysis.rulebase import Candidate, RuleContext, usage_cte, usd
-from contribux_costs.analysis.rulebase import Config as Config
+from contribux_costs.analysis.rulebase import Candidate, RuleContext, pricebook, usage_cte, usd
+from contribux_costs.errors import CostsError
+
+if TYPE_CHECKING:
+    from contribux_costs.pricing import PriceBook
 
 M = Decimal(1_000_000)
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
@@ -84,19 +88,41 @@ class ModelSpend:
         }
 
 
-def family_of(model: str) -> str:
-    """``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini`` (dated ids map to their family)."""
-    return _DATE_SUFFIX.sub("", model)
+def family_of(model: str, ctx: RuleContext | None = None) -> str:
+    """``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini`` (the price book's families, else the id
+    without its date suffix)."""
+    book = pricebook(ctx) if ctx is not None else None
+    known = book.family(model) if book is not None else None
+    return known or _DATE_SUFFIX.sub("", model)
 
 
-def list_prices(cfg: Config, family: str) -> tuple[Decimal, Decimal, Decimal] | None:
-    """USD per 1M tokens (input, cached input, output) of a model family, from the config."""
-    raw = cfg.get(f"openai.list_prices.{family}")
-    if raw is None:
-        raw = (cfg.get("openai.list_prices") or {}).get(family)
+def list_prices(ctx: RuleContext, family: str) -> tuple[Decimal, Decimal, Decimal] | None:
+    """USD per 1M tokens (input, cached input, output) of a model family: the price book
+    (negotiated override included), else ``openai.list_prices`` in the config."""
+    book = pricebook(ctx)
+    if book is not None:
+        try:
+            rates = [
+                _rate_or_zero(book, f"openai/{family}/{part}", ctx.price_day, part != "input")
+                for part in ("input", "cached_input", "output")
+            ]
+            return (rates[0] * M, rates[1] * M, rates[2] * M)
+        except CostsError:
+            pass
+    raw = (ctx.cfg.get("openai.list_prices") or {}).get(family)
     if not isinstance(raw, list) or len(raw) != 3:
         return None
     return (Decimal(str(raw[0])), Decimal(str(raw[1])), Decimal(str(raw[2])))
+
+
+def _rate_or_zero(book: PriceBook, sku: str, day: date, optional: bool) -> Decimal:
+    # Embedding models have no output (and some no cached-input) price: those parts cost 0.
+    try:
+        return book.lookup(sku, day).rate
+    except CostsError:
+        if optional:
+            return Decimal(0)
+        raise
 
 
 def model_spend(ctx: RuleContext) -> list[ModelSpend]:
@@ -104,7 +130,7 @@ def model_spend(ctx: RuleContext) -> list[ModelSpend]:
     frame = ctx.store.query(_SQL, {"first": ctx.first, "end": ctx.end})
     out = []
     for row in frame.iter_rows(named=True):  # one row per (project, model): a handful
-        family = family_of(str(row["model"]))
+        family = family_of(str(row["model"]), ctx)
         spend = ModelSpend(
             str(row["project_id"]),
             str(row["model"]),
@@ -124,7 +150,7 @@ def model_spend(ctx: RuleContext) -> list[ModelSpend]:
 def _with_cost(ctx: RuleContext, s: ModelSpend, billed: object) -> ModelSpend:
     if isinstance(billed, Decimal):
         return _replace_cost(s, billed)
-    prices = list_prices(ctx.cfg, s.family)
+    prices = list_prices(ctx, s.family)
     if prices is None:
         ctx.note(f"openai model {s.model} has no billed cost and no list price: left at $0")
         return s
@@ -179,7 +205,7 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
         target = targets.get(s.family)
         if target is None or s.requests < min_requests:
             continue
-        prices = list_prices(ctx.cfg, target)
+        prices = list_prices(ctx, target)
         if prices is None:
             ctx.note(f"no list price for {target}: model downgrade of {s.family} not priced")
             continue
@@ -211,7 +237,7 @@ def prompt_caching(ctx: RuleContext) -> list[Candidate]:
     target = ctx.cfg.num("openai.prompt_caching.target_cached_share")
     out = []
     for s in _spend(ctx):
-        prices = list_prices(ctx.cfg, s.family)
+        prices = list_prices(ctx, s.family)
         if s.requests <= 0 or s.service != "completions" or prices is None:
             continue
         per_request = s.input_tokens / s.requests

@@ -12,11 +12,21 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.rulebase import Candidate, RuleContext, fnum, usage_cte, usd
+from contribux_costs.analysis.rulebase import (
+    Candidate,
+    RuleContext,
+    fnum,
+    pricebook,
+    unit_price,
+    usage_cte,
+    usd,
+)
+from contribux_costs.errors import CostsError
 
 _NEON_DAILY = f"""
 WITH {usage_cte("neon")}
 SELECT resource_id AS project_id, any_value(resource_name) AS project, billing_date AS date,
+  coalesce(any_value(json_extract_string(dimensions, '$.plan')), 'launch') AS plan,
   sum(value) FILTER (WHERE metric = 'cu_hours') AS cu_hours,
   sum(value) FILTER (WHERE metric = 'root_branch_gb_months') AS root_gb_months,
   sum(value) FILTER (WHERE metric = 'extra_branch_months') AS branch_months,
@@ -55,13 +65,32 @@ def neon_sku_costs(ctx: RuleContext) -> dict[tuple[str, str], tuple[Decimal, Dec
     return dict(out)
 
 
-def compute_cost(ctx: RuleContext, project_id: str, cu_hours: float) -> Decimal:
-    """The project's compute cost: priced FOCUS rows, else CU-hours × the fallback price."""
+def compute_cost(
+    ctx: RuleContext, project_id: str, cu_hours: float, plan: str = "launch"
+) -> Decimal:
+    """The project's compute cost: priced FOCUS rows, else CU-hours × the price-book rate."""
     priced = neon_sku_costs(ctx).get((project_id, "neon/compute"))
     if priced is not None:
         return priced[0]
-    ctx.note("neon compute not priced by the pricing step: using neon.cu_hour_price_usd")
-    return Decimal(str(cu_hours)) * ctx.cfg.dec("neon.cu_hour_price_usd")
+    rate = unit_price(ctx, "neon/compute", plan, "neon.cu_hour_price_usd") or Decimal(0)
+    return Decimal(str(cu_hours)) * rate
+
+
+def _plan(days: pl.DataFrame) -> str:
+    return str(days["plan"][0]) if "plan" in days.columns and days.height else "launch"
+
+
+def _branch_terms(ctx: RuleContext, plan: str) -> tuple[float, Decimal]:
+    """(included branch-months per project, USD per extra branch-month) for the plan."""
+    book = pricebook(ctx)
+    if book is not None:
+        try:
+            entry = book.lookup("neon/extra-branches", ctx.price_day, plan)
+            return float(entry.included), entry.rate
+        except CostsError:
+            pass
+    ctx.note("no price-book entry for neon/extra-branches: using the config's branch terms")
+    return ctx.cfg.num("neon.included_branches"), ctx.cfg.dec("neon.branch_price_usd")
 
 
 def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
@@ -73,16 +102,14 @@ def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
 
 def branch_sprawl(ctx: RuleContext) -> list[Candidate]:
     """Extra branch-months beyond the plan's allowance (preview branch per pull request)."""
-    included = ctx.cfg.num("neon.included_branches")
     out = []
     for pid, days in _projects(ctx).items():
         months = float(days["branch_months"].fill_null(0).sum())
+        if months <= 0:
+            continue
+        included, price = _branch_terms(ctx, _plan(days))
         priced = neon_sku_costs(ctx).get((pid, "neon/extra-branches"))
-        cost = (
-            priced[0]
-            if priced is not None
-            else Decimal(str(max(months - included, 0))) * ctx.cfg.dec("neon.branch_price_usd")
-        )
+        cost = priced[0] if priced is not None else Decimal(str(max(months - included, 0))) * price
         if cost <= 0:
             continue
         name = str(days["project"][0])
@@ -119,7 +146,7 @@ def scale_to_zero(ctx: RuleContext) -> list[Candidate]:
         if always_on < 0.9 or flat > 0.05:
             continue  # suspends on some days, or follows traffic
         name = str(days["project"][0])
-        cost = compute_cost(ctx, pid, float(cu.sum()))
+        cost = compute_cost(ctx, pid, float(cu.sum()), _plan(days))
         out.append(
             Candidate(
                 "neon.scale_to_zero", "neon", pid, "cost",
@@ -140,7 +167,6 @@ def scale_to_zero(ctx: RuleContext) -> list[Candidate]:
 def storage_growth(ctx: RuleContext) -> list[Candidate]:
     """Root-branch storage growing faster than the configured monthly rate."""
     limit = ctx.cfg.num("neon.storage_growth_pct")
-    price = ctx.cfg.dec("neon.storage_gb_month_price_usd")
     out = []
     for pid, days in _projects(ctx).items():
         gb = days["root_gb_months"].drop_nulls()
@@ -151,7 +177,8 @@ def storage_growth(ctx: RuleContext) -> list[Candidate]:
         pct = 100 * (last / first - 1) * ctx.month.days / max(gb.len() - 1, 1)
         if pct <= limit:
             continue
-        added = Decimal(str(last - first)) * price
+        price = unit_price(ctx, "neon/storage", _plan(days), "neon.storage_gb_month_price_usd")
+        added = Decimal(str(last - first)) * (price or Decimal(0))
         name = str(days["project"][0])
         out.append(
             Candidate(
@@ -173,7 +200,7 @@ def database_project(ctx: RuleContext) -> tuple[str, Decimal] | None:
     wanted = str(ctx.cfg.get("neon.database_project") or "")
     best: tuple[str, Decimal] | None = None
     for pid, days in _projects(ctx).items():
-        cost = compute_cost(ctx, pid, float(days["cu_hours"].fill_null(0).sum()))
+        cost = compute_cost(ctx, pid, float(days["cu_hours"].fill_null(0).sum()), _plan(days))
         if wanted and wanted in (pid, str(days["project"][0])):
             return pid, cost
         if best is None or cost > best[1]:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -26,6 +26,9 @@ from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.models import Category, Evidence, Level, Recommendation, recommendation_id
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
+
+if TYPE_CHECKING:
+    from contribux_costs.pricing import PriceBook
 
 CENT = Decimal("0.01")
 
@@ -143,6 +146,11 @@ class RuleContext:
         if text not in self.notes:
             self.notes.append(text)
 
+    @property
+    def price_day(self) -> date:
+        """The day prices are looked up on: the month's last day."""
+        return self.end - timedelta(days=1)
+
     def provider_cost(self, provider: str) -> Decimal:
         frame = self.daily_costs.filter(pl.col("provider") == provider)
         return _dec(frame["cost"].sum()) if frame.height else Decimal(0)
@@ -187,6 +195,38 @@ def fnum(value: object) -> float:
 def usd(value: object) -> Decimal:
     """A money figure rounded to cents (half-even) from a Decimal, float or int."""
     return _dec(value).quantize(CENT)
+
+
+def pricebook(ctx: RuleContext) -> PriceBook | None:
+    """The dated price book (with the user's price override), loaded once per analysis."""
+    if "pricebook" not in ctx.cache:
+        from contribux_costs.config import load_settings
+        from contribux_costs.pricing import load_pricebook
+
+        try:
+            ctx.cache["pricebook"] = load_pricebook(load_settings().contribux_costs_prices)
+        except CostsError as exc:
+            ctx.note(f"price book unavailable ({exc}): what-ifs use the config's fallback prices")
+            ctx.cache["pricebook"] = None
+    book: PriceBook | None = ctx.cache["pricebook"]
+    return book
+
+
+def unit_price(
+    ctx: RuleContext, sku: str, plan: str = "*", fallback: str | None = None
+) -> Decimal | None:
+    """USD per consumed unit of ``sku`` on the month's last day (price book), else the config
+    value named by ``fallback`` (with a note), else None."""
+    book = pricebook(ctx)
+    if book is not None:
+        try:
+            return book.lookup(sku, ctx.price_day, plan).rate
+        except CostsError:
+            pass
+    if fallback is None:
+        return None
+    ctx.note(f"no price-book entry for {sku} ({plan}): using {fallback}")
+    return ctx.cfg.dec(fallback)
 
 
 Rule = Callable[[RuleContext], list[Candidate]]

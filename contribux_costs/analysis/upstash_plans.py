@@ -8,7 +8,16 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, usage_cte, usd
+from contribux_costs.analysis.rulebase import (
+    Candidate,
+    Rule,
+    RuleContext,
+    pricebook,
+    unit_price,
+    usage_cte,
+    usd,
+)
+from contribux_costs.errors import CostsError
 
 _SQL = f"""
 WITH {usage_cte("upstash")}
@@ -56,7 +65,7 @@ def databases(ctx: RuleContext) -> list[RedisDb]:
 def payg_cost(ctx: RuleContext, db: RedisDb) -> Decimal:
     """The month at pay-as-you-go list prices (the price-book fallback in the config)."""
     c = ctx.cfg
-    commands = Decimal(str(db.commands)) / 100_000 * c.dec("upstash.payg_per_100k_commands")
+    commands = Decimal(str(db.commands)) * command_price(ctx)
     storage = max(db.storage_gb - c.num("upstash.payg_free_storage_gb"), 0.0)
     transfer = max(db.bandwidth_gb - c.num("upstash.payg_free_bandwidth_gb"), 0.0)
     return (
@@ -64,6 +73,12 @@ def payg_cost(ctx: RuleContext, db: RedisDb) -> Decimal:
         + Decimal(str(storage)) * c.dec("upstash.payg_storage_gb")
         + Decimal(str(transfer)) * c.dec("upstash.payg_bandwidth_gb")
     )
+
+
+def command_price(ctx: RuleContext) -> Decimal:
+    """USD per pay-as-you-go command: the price book, else the config."""
+    rate = unit_price(ctx, "upstash/commands", "payg")
+    return rate if rate is not None else ctx.cfg.dec("upstash.payg_per_100k_commands") / 100_000
 
 
 def billed(ctx: RuleContext, database_id: str) -> Decimal | None:
@@ -81,8 +96,18 @@ def billed(ctx: RuleContext, database_id: str) -> Decimal | None:
 def cheapest_fixed(ctx: RuleContext, storage_gb: float) -> tuple[float, Decimal] | None:
     """The cheapest fixed plan whose size leaves the configured headroom over ``storage_gb``."""
     headroom = 1 / ctx.cfg.num("upstash.storage_limit_share")
-    plans = sorted((float(s), Decimal(str(p))) for s, p in ctx.cfg.get("upstash.fixed_plans") or [])
-    return next(((s, p) for s, p in plans if s >= storage_gb * headroom), None)
+    sizes = sorted((float(s), Decimal(str(p))) for s, p in ctx.cfg.get("upstash.fixed_plans") or [])
+    fit = next(((s, p) for s, p in sizes if s >= storage_gb * headroom), None)
+    if fit is None:
+        return None
+    book = pricebook(ctx)  # the plan fee from the price book when it has one
+    if book is not None:
+        try:
+            plan = f"fixed-{_size(fit[0]).replace(' ', '').lower()}"
+            return fit[0], book.lookup("upstash/plan-fee", ctx.price_day, plan).price
+        except CostsError:
+            pass
+    return fit
 
 
 def plan_breakeven(ctx: RuleContext) -> list[Candidate]:
