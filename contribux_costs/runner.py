@@ -95,22 +95,24 @@ def collect(
                 f.result()
     finally:
         clients.close()
-    _rebuild_focus(store, window, report)
+    _rebuild_focus(settings, store, window, report)
     return report
 
 
-def _rebuild_focus(store: Store, window: Window, report: CollectReport) -> None:
+def _rebuild_focus(settings: Settings, store: Store, window: Window, report: CollectReport) -> None:
     """Re-derive the FOCUS rows of every month the collection touched (prices, allowances).
 
     A pricing failure is reported like a failed source: the collected data stays committed.
     """
     from contribux_costs.focus import build_focus
+    from contribux_costs.pricing import load_pricebook
 
     result = SourceResult("focus")
     t0 = time.perf_counter()
     for month in window.months():
         try:
-            build_focus(store, month)
+            # The user's negotiated prices (CONTRIBUX_COSTS_PRICES) override the list prices.
+            build_focus(store, month, load_pricebook(settings.contribux_costs_prices))
             result.windows_ok += 1
         except CostsError as exc:
             result.windows_failed += 1

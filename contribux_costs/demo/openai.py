@@ -262,8 +262,9 @@ def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict
 def _cost_results(
     model: DemoModel, s: int, e: int, group_by: list[str], now: datetime
 ) -> list[dict[str, Any]]:
-    # The Costs API fills a day only after it ends (usage-derived estimates cover the gap).
-    if _dt(e) > now:
+    # The Costs API fills a day only after that UTC day has ended (usage-derived estimates cover
+    # the gap), even when the request's end_time cuts the bucket at "now".
+    if _dt((s // 86400 + 1) * 86400) > now:
         return []
     amounts: dict[tuple[str | None, str | None], Decimal] = {}
     for w in WORKLOADS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -72,7 +73,10 @@ class Store:
             try:
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
             finally:
-                con.unregister("_incoming")
+                # In an aborted transaction unregister fails too; that second error would hide
+                # the first (the one worth reporting), so it is ignored.
+                with contextlib.suppress(duckdb.Error):
+                    con.unregister("_incoming")
 
     def write_slice(self, sw: SliceWrite, ledger: dict[str, object]) -> None:
         """Replace the slice and record the run in one transaction."""
