@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import httpx
 import polars as pl
 
 from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collectors.openai_pages import WidePage, fast_usage_page, is_count
 from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.http import get_json
 from contribux_costs.paginate import CursorPaginator
@@ -78,10 +80,26 @@ class OpenAICollector:
             "limit": limit,
             "group_by": ["model", "project_id"],
         }
-        pages = self._pages(f"organization/usage/{kind}", task.endpoint, params, ctx)
-        results = [r for p in pages for r in _bucket_results(p[0], task.endpoint)]
-        frame = usage_frame(results, kind, task.endpoint, self.bucket_width)
-        raw = [RawPage(p[2], p[3], p[1]) for p in pages]
+        path = f"organization/usage/{kind}"
+        client = ctx.clients.client("openai")
+        caller = ctx.clients.caller(PROVIDER)
+        wides, raw = [], []
+        paginator = CursorPaginator(PROVIDER, task.endpoint)
+        for cursor in paginator:
+            sent = dict(params) if cursor is None else {**params, "page": cursor}
+            page, body = caller.call(
+                task.endpoint,
+                lambda s=sent: _get_usage_page(client, path, s, task.endpoint),  # type: ignore[misc]
+            )
+            wides.append(page.wide)
+            raw.append(RawPage(sent, ctx.now(), body))
+            paginator.advance(page.next_page if page.has_more else None)
+        wide = (
+            pl.concat([w for w in wides if w.width], how="diagonal_relaxed")
+            if any(w.width for w in wides)
+            else pl.DataFrame()
+        )
+        frame = usage_frame(wide, kind, task.endpoint, self.bucket_width)
         return SliceWrite(PROVIDER, task.endpoint, task.window, {"usage": frame}, raw)
 
     # -- costs ----------------------------------------------------------------------------
@@ -116,6 +134,34 @@ class OpenAICollector:
         return out
 
 
+def _get_usage_page(
+    client: httpx.Client, path: str, params: dict[str, Any], endpoint: str
+) -> tuple[WidePage, str]:
+    """One attempt: GET, raise for status, parse the page (a body that is not JSON is retried)."""
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    body = response.text
+    return fast_usage_page(body) or exact_usage_page(json.loads(body), endpoint), body
+
+
+def exact_usage_page(parsed: object, endpoint: str) -> WidePage:
+    """The reference parse: every bucket and result checked in Python, naming what is wrong."""
+    page = validate_page(parsed, endpoint)
+    results = _bucket_results(page, endpoint)
+    more = bool(page.get("has_more"))
+    return WidePage(results_frame(results, endpoint), more, page.get("next_page") if more else None)
+
+
+def results_frame(results: list[dict[str, Any]], endpoint: str) -> pl.DataFrame:
+    """Result dicts → one wide row each (every key of any result, types inferred from all)."""
+    if not results:
+        return pl.DataFrame()
+    try:
+        return pl.from_dicts(results, infer_schema_length=None)
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(PROVIDER, endpoint, f"results do not form a table: {exc}") from None
+
+
 def validate_page(parsed: object, endpoint: str) -> dict[str, Any]:
     """Check the documented envelope; name what is wrong."""
     if not isinstance(parsed, dict) or parsed.get("object") != "page":
@@ -146,15 +192,13 @@ def _bucket_results(page: dict[str, Any], endpoint: str) -> list[dict[str, Any]]
 
 
 def usage_frame(
-    results: list[dict[str, Any]], kind: str, endpoint: str, width: str
+    results: list[dict[str, Any]] | pl.DataFrame, kind: str, endpoint: str, width: str
 ) -> pl.DataFrame:
-    """Wide results → tidy usage rows (one per metric), with the billable uncached input."""
-    if not results:
+    """Wide results (dicts, or a frame with one row each) → tidy usage rows (one per metric),
+    with the billable uncached input."""
+    wide = results if isinstance(results, pl.DataFrame) else results_frame(results, endpoint)
+    if wide.height == 0:
         return pl.DataFrame()
-    try:
-        wide = pl.from_dicts(results, infer_schema_length=None)
-    except pl.exceptions.PolarsError as exc:
-        raise SchemaError(PROVIDER, endpoint, f"results do not form a table: {exc}") from None
     if "input_tokens" not in wide.columns or "num_model_requests" not in wide.columns:
         raise SchemaError(PROVIDER, endpoint, "results lack input_tokens/num_model_requests")
     _check_counts_are_numbers(wide, endpoint)
@@ -203,8 +247,7 @@ def usage_frame(
 def _check_counts_are_numbers(wide: pl.DataFrame, endpoint: str) -> None:
     # A count that arrives as text would silently drop out of the numeric metrics.
     for col, dtype in wide.schema.items():
-        counted = col.endswith("_tokens") or col.startswith("num_")
-        if counted and not (dtype.is_numeric() or dtype == pl.Null):
+        if is_count(col) and not (dtype.is_numeric() or dtype == pl.Null):
             raise SchemaError(PROVIDER, endpoint, f"result field {col!r} is {dtype}, not a number")
 
 

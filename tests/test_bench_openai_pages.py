@@ -1,0 +1,74 @@
+"""The OpenAI usage fast path (DuckDB parses the page) agrees with the exact Python parse."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from contribux_costs.bench.openai_data import Plan, write_pages
+from contribux_costs.collectors.openai import exact_usage_page, usage_frame
+from contribux_costs.collectors.openai_pages import fast_usage_page
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openai"
+USAGE_FIXTURES = sorted(FIXTURES.glob("usage_*.json"))
+
+
+@pytest.mark.parametrize("path", USAGE_FIXTURES, ids=lambda p: p.stem)
+def test_fast_path_accepts_real_pages_and_gives_the_exact_frame(path: Path) -> None:
+    body = path.read_text()
+    fast = fast_usage_page(body)
+    exact = exact_usage_page(json.loads(body), "usage/completions")
+    assert fast is not None, "a well-formed page must not fall back to the slow parse"
+    assert (fast.has_more, fast.next_page) == (exact.has_more, exact.next_page)
+    assert_frame_equal(fast.wide, exact.wide)
+    kind = "embeddings" if "embeddings" in path.stem else "completions"
+    assert_frame_equal(
+        usage_frame(fast.wide, kind, "usage/x", "1d"),
+        usage_frame(exact.wide, kind, "usage/x", "1d"),
+    )
+
+
+def test_generated_bench_pages_take_the_fast_path(tmp_path: Path) -> None:
+    page = write_pages(Plan(250), tmp_path)[0].read_text()
+    fast = fast_usage_page(page)
+    assert fast is not None and fast.wide.height == 250
+    assert_frame_equal(fast.wide, exact_usage_page(json.loads(page), "usage/x").wide)
+
+
+def _page() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / "usage_completions_page1.json").read_text())
+    return data
+
+
+def _mixed_count(p: dict[str, Any]) -> None:
+    extra = copy.deepcopy(p["data"][0]["results"][0])
+    p["data"][0]["results"].append({**extra, "input_tokens": "5000"})
+
+
+DOUBTFUL = [
+    ("not JSON", None),
+    ("a result that is not an object", lambda p: p["data"][0]["results"].append(7)),
+    ("a null result", lambda p: p["data"][0]["results"].append(None)),
+    ("a bucket without results", lambda p: p["data"].append({"start_time": 1, "end_time": 2})),
+    ("a bucket time as text", lambda p: p["data"][0].update(start_time="1735689600")),
+    ("a count as text", _mixed_count),
+    ("not a page", lambda p: p.update(object="list")),
+    ("has_more without a cursor", lambda p: p.update(has_more=True, next_page=None)),
+    ("a nested result field", lambda p: p["data"][0]["results"][0].update(x={"a": 1})),
+]
+
+
+@pytest.mark.parametrize(("what", "change"), DOUBTFUL, ids=[d[0] for d in DOUBTFUL])
+def test_anything_doubtful_falls_back_to_the_exact_parse(what: str, change: Any) -> None:
+    if change is None:
+        body = '{"object": "page", "data": ['
+    else:
+        page = _page()
+        change(page)
+        body = json.dumps(page)
+    assert fast_usage_page(body) is None, what
