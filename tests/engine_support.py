@@ -78,7 +78,7 @@ def usage_row(
 
 def charge_row(
     provider: str, cost: Decimal | str, day: date, service: str = "svc",
-    line_item: str | None = None, project: str | None = None,
+    line_item: str | None = None, project: str | None = None, category: str = "Usage",
 ) -> dict[str, Any]:  # fmt: skip
     start = _midnight(day)
     return {
@@ -89,7 +89,7 @@ def charge_row(
         "BillingCurrency": "USD",
         "ChargePeriodStart": start,
         "ChargePeriodEnd": start + timedelta(days=1),
-        "ChargeCategory": "Usage",
+        "ChargeCategory": category,
         "ServiceName": service,
         "ServiceProviderName": provider,
         "x_billing_date": day,

@@ -129,3 +129,19 @@ def test_a_failing_rule_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
         n.startswith("test_engine.broken skipped: Referenced table") for n in result.data_quality
     )
     assert result.recommendations  # the other rules still ran
+
+
+def test_spike_is_one_anomaly_and_a_monthly_purchase_is_none() -> None:
+    from tests.engine_support import charge_row
+
+    store = _openai_store()
+    days = month_days(2025, 1)
+    spike = [
+        charge_row("openai", "150", days[16], "OpenAI API", "gpt-4o-2024-08-06, input", "proj_a")
+    ]
+    seats = [charge_row("vercel", "60", days[0], "Pro Seats", category="Purchase")]
+    insert(store, "charges", spike + seats)
+    result = CostOptimizer(store).analyze_usage("2025-01")
+    [a] = result.anomalies
+    assert (a.provider, a.start, a.days) == ("openai", days[16], 1)
+    assert a.excess_usd == pytest.approx(Decimal(150), abs=Decimal("0.01"))

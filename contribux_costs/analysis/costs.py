@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import polars as pl
+
 from contribux_costs.analysis.rulebase import Candidate, RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
 
@@ -306,7 +308,8 @@ def embedding_spikes(ctx: RuleContext) -> list[Candidate]:
         [ctx.first - timedelta(days=HISTORY_DAYS), ctx.end],
     )
     out = []
-    for e in detect(ctx, series, []):
+    series = series.with_columns(pl.lit("openai embeddings").alias("service"))
+    for e in detect(ctx, series, ["service"]):
         if e.end < ctx.first:
             continue
         excess = e.excess_usd

@@ -59,13 +59,16 @@ def _focus_current(ctx: RuleContext, mark: object) -> bool:
     return row.height == 1 and row["ledger_mark"][0] == mark
 
 
-def cost_series(ctx: RuleContext, start: date, end: date) -> pl.DataFrame:
-    """Daily cost (float, for forecasting) per provider and service over [start, end)."""
+def cost_series(ctx: RuleContext, start: date, end: date, usage_only: bool = False) -> pl.DataFrame:
+    """Daily cost (float, for forecasting) per provider and service over [start, end);
+    ``usage_only`` leaves out purchases and credits (a monthly seat fee is no anomaly)."""
     table, prov = ("focus_charges", "x_provider") if _has_focus(ctx) else ("charges", "provider")
+    kind = "AND ChargeCategory = 'Usage' " if usage_only else ""
     return ctx.store.query(
         f"SELECT {prov} AS provider, coalesce(ServiceName, 'other') AS service, "
         "x_billing_date AS date, sum(BilledCost)::DOUBLE AS value "
-        f"FROM {table} WHERE x_billing_date >= ? AND x_billing_date < ? GROUP BY ALL ORDER BY ALL",
+        f"FROM {table} WHERE x_billing_date >= ? AND x_billing_date < ? {kind}"
+        "GROUP BY ALL ORDER BY ALL",
         [start, end],
     )
 
@@ -188,7 +191,7 @@ def anomalies(ctx: RuleContext) -> list[Anomaly]:
     """Unusual daily cost per provider and service: one per episode, robust to weekdays, with a
     dollar and a percent threshold (``analysis.anomalies``); history before the month is the
     baseline, episodes ending before the month are left out."""
-    series = cost_series(ctx, ctx.first - timedelta(days=HISTORY_DAYS), ctx.end)
+    series = cost_series(ctx, ctx.first - timedelta(days=HISTORY_DAYS), ctx.end, usage_only=True)
     return [a for a in detect(ctx, series, ["provider", "service"]) if a.end >= ctx.first]
 
 
@@ -202,8 +205,13 @@ def detect(ctx: RuleContext, series: pl.DataFrame, keys: list[str]) -> list[Anom
         series, keys = series.with_columns(pl.lit("all").alias("series")), ["series"]
     params = anomaly_params(ctx)
     scored = an.score_days(series, keys, params)
-    if scored["score"].null_count():
-        ctx.note("some days lack 3 weeks of history: anomalies use a same-month weekday baseline")
+    short = scored.filter((pl.col("date") >= ctx.first) & pl.col("score").is_null())
+    if short.height:
+        names = sorted({"/".join(str(v) for v in r) for r in short.select(keys).iter_rows()})
+        ctx.note(
+            f"anomalies: {short.height} day(s) of {', '.join(names)} lack 3 weeks of history; "
+            "scored against the same weekday within the available days"
+        )
         scored = _fallback(scored, keys)
     flagged = scored.with_columns(
         (

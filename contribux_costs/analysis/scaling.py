@@ -7,6 +7,7 @@ monthly cost of the change (see :mod:`contribux_costs.models`).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -89,9 +90,14 @@ def function_load(ctx: RuleContext) -> list[Candidate]:
     days = _service(ctx, INVOCATIONS)
     if days.height < 7:
         return []
-    frame = days.select("date", pl.col("quantity").alias("value"))
-    f = fc.forecast(frame, 30, backtest_origins=0)
-    level = fnum(days["quantity"].tail(7).mean())
+    # The trend comes from up to 90 days (one month alone is too noisy for a few % a month).
+    frame = ctx.store.query(
+        "SELECT billing_date AS date, sum(value) AS value FROM usage WHERE provider = 'vercel' "
+        "AND service = ? AND billing_date >= ? AND billing_date < ? GROUP BY 1 ORDER BY 1",
+        [INVOCATIONS, ctx.end - timedelta(days=90), ctx.end],
+    )
+    f = fc.forecast(frame, 30, backtest_origins=0, fit_days=90)
+    level = fnum(frame["value"].tail(7).mean())
     growth = 100 * f.slope_per_day * 30 / level if level > 0 else 0.0
     peak = max((p.point for p in f.points), default=level)
     load = peak / ctx.cfg.num("vercel.function_invocations_limit_per_day")
