@@ -1,4 +1,6 @@
-"""One error tree for the package. Foreign exceptions are translated at the boundary (``raise … from``).
+"""One error tree for the package; foreign exceptions are translated at the boundary.
+
+Translation uses ``raise … from`` so the cause stays available for debugging.
 
     CostsError                      base: every error the package raises on purpose
     ├── ConfigError                 bad or missing configuration / user input (month, paths, rules)

@@ -122,7 +122,12 @@ class Caller:
                     raise self._status_error(endpoint, exc.response) from None
                 last = exc
                 delay = self.policy.delay_for(exc.response, attempt)
-            except (httpx.TransportError, json.JSONDecodeError, TruncatedBody) as exc:
+            except (
+                httpx.TransportError,
+                httpx.DecodingError,  # a gzip stream cut short decodes badly: like truncation
+                json.JSONDecodeError,
+                TruncatedBody,
+            ) as exc:
                 last = exc
                 delay = self.policy.backoff(attempt)
             if attempt + 1 < self.policy.max_tries:
@@ -191,6 +196,7 @@ class HttpClients:
         self.policy = policy or RetryPolicy(max_tries=settings.http_max_tries)
         self.limiters = limiters if limiters is not None else default_limiters()
         self._clients: dict[str, httpx.Client] = {}
+        self._plain: list[httpx.Client] = []
         self._lock = threading.Lock()
 
     def client(self, provider: Provider) -> httpx.Client:
@@ -206,11 +212,14 @@ class HttpClients:
 
     def plain_client(self) -> httpx.Client:
         """A client without base URL or auth (Upstash per-database REST endpoints, webhooks)."""
-        return httpx.Client(
+        client = httpx.Client(
             transport=self.transport,
             timeout=self.settings.http_timeout_s,
             headers={"User-Agent": USER_AGENT},
         )
+        with self._lock:
+            self._plain.append(client)  # closed with the others by close()
+        return client
 
     def _build(self, provider: Provider) -> httpx.Client:
         s = self.settings
@@ -239,9 +248,10 @@ class HttpClients:
         )
 
     def close(self) -> None:
-        for c in self._clients.values():
+        for c in [*self._clients.values(), *self._plain]:
             c.close()
         self._clients.clear()
+        self._plain.clear()
 
 
 def default_limiters() -> dict[str, RateLimiter]:

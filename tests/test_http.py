@@ -224,3 +224,28 @@ def test_caller_from_clients_uses_settings_tries_and_neon_limiter() -> None:
     assert clients.caller("neon").limiter is not None
     assert clients.caller("openai").limiter is None
     assert "neon-key-123456" in clients.caller("openai").secrets
+
+
+def test_decoding_error_is_retried_like_a_truncated_body() -> None:
+    from contribux_costs.http import Caller, RetryPolicy
+
+    calls: list[int] = []
+
+    def attempt() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise httpx.DecodingError("Error -3 while decompressing data")
+        return "ok"
+
+    caller = Caller("vercel", RetryPolicy(max_tries=3, sleep=lambda _s: None), [])
+    assert caller.call("billing/charges", attempt) == "ok" and len(calls) == 2
+
+
+def test_close_closes_plain_clients_too() -> None:
+    from contribux_costs.config import Settings
+    from contribux_costs.http import HttpClients
+
+    clients = HttpClients(Settings(_env_file=None))
+    plain = clients.plain_client()
+    clients.close()
+    assert plain.is_closed
