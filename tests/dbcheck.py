@@ -78,21 +78,6 @@ def database_digest(store: Store, last_day: date) -> dict[str, object]:
     return out
 
 
-def sums(store: Store) -> dict[str, object]:
-    """Per provider and endpoint: row counts and the sums of value / BilledCost (for messages)."""
-    usage = store.query(
-        "SELECT provider, endpoint, count(*) AS n, sum(value) AS total FROM usage GROUP BY ALL"
-    )
-    charges = store.query(
-        "SELECT provider, endpoint, count(*) AS n, sum(BilledCost) AS total FROM charges "
-        "GROUP BY ALL"
-    )
-    return {
-        "usage": sorted(usage.rows()),
-        "charges": sorted(charges.rows()),
-    }
-
-
 def check_consistent(store: Store) -> list[str]:
     """Problems between the ledger and the sliced tables (empty when consistent).
 

@@ -41,8 +41,8 @@ PREFIXES = {
 }
 REST_PREFIX = "/redis/"  # Upstash per-database REST endpoints: /redis/<host> → https://<host>
 # Faults that the retry policy must absorb (each played once before the good answer).
-TRANSIENT = ("429", "500", "503", "reset", "reset_mid", "stall", "truncated", "cut")
-FAULTS = (*TRANSIENT, "repeat_cursor", "same_page", "echo_500", "echo_401", "hold", "ok")
+TRANSIENT = ("429", "500", "503", "reset", "reset_mid", "stall_head", "stall", "truncated", "cut")
+FAULTS = (*TRANSIENT, "repeat_cursor", "same_page", "echo_500", "echo_401", "ok")
 
 
 # Fake credentials that make the workspace live (not demo).
@@ -119,8 +119,6 @@ class Loopback:
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.release = threading.Event()  # ends every "hold"
-        self.arrived = threading.Event()  # set when a request that takes a fault arrives
         self.cursor_turn: dict[str, int] = {}
         self.cache: dict[tuple[str, ...], Response] = {}
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -144,8 +142,6 @@ class Loopback:
         with self.lock:
             self.plans.clear()
             self.cursor_turn.clear()
-        self.arrived.clear()
-        self.release.clear()
 
     def settings(self, **extra: object) -> Settings:
         """Live settings (fake credentials) pointing every provider at this server."""
@@ -203,8 +199,6 @@ class Loopback:
                     elif plan.sticky is not None:
                         fault = plan.sticky
             self.seen.append(Seen(provider, method, path, fault))
-        if fault != "ok":
-            self.arrived.set()
         return fault
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
@@ -321,9 +315,6 @@ def _make_handler(server: Loopback) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             _url, provider = server.upstream_url(self.path)
             fault = server._take_fault(provider, self.command, self.path)
-            if fault == "hold":
-                server.release.wait(timeout=30)
-                fault = "ok"
             if fault in ("429", "500", "503", "overflow"):
                 self._status(599 if fault == "overflow" else int(fault))
                 return
@@ -332,6 +323,10 @@ def _make_handler(server: Loopback) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "reset":
                 self._rst()
+                return
+            if fault == "stall_head":  # not even a status line before the client's timeout
+                server.stop.wait(server.stall_s)
+                self.close_connection = True
                 return
             path = self.path
             rewrite: Callable[[bytes], bytes] = _unchanged
@@ -457,7 +452,6 @@ def serve(**kwargs: object) -> Iterator[Loopback]:
         yield server
     finally:
         server.stop.set()
-        server.release.set()
         server.httpd.shutdown()
         server.httpd.server_close()
         thread.join(timeout=5)

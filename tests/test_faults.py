@@ -9,7 +9,7 @@ main route for good and plays the same fault ONCE on every other provider's firs
   its earlier rows are untouched, and the ledger records the failure.
 
 Every fault kind is played transiently on every provider and persistently on two providers
-(each provider on four kinds). Cursor faults exist only where the API pages: OpenAI
+(each provider on four or five kinds). Cursor faults exist only where the API pages: OpenAI
 (``next_page``) and Neon (``pagination.cursor``). Vercel's charges export is one JSONL stream per
 window and Upstash's list/stats endpoints are single JSON documents: neither has pagination
 (checked below). Sleeps are recorded, not slept; stalls cost one 0.5 s timeout per try.
@@ -53,12 +53,13 @@ SAYS = {
     "503": f"(HTTP 503): still failing after {TRIES} tries",
     "reset": f"gave up after {TRIES} tries",
     "reset_mid": f"gave up after {TRIES} tries",
+    "stall_head": "ReadTimeout",
     "stall": "ReadTimeout",
     "truncated": f"gave up after {TRIES} tries",
     "cut": f"not valid JSON after {TRIES} tries",
     "repeat_cursor": "repeated",
 }
-# Each kind broken for good on two providers (every provider gets four kinds).
+# Each kind broken for good on two providers (every provider gets four or five kinds).
 CASES = [
     (kind, PROVIDERS[(i + k) % len(PROVIDERS)]) for i, kind in enumerate(TRANSIENT) for k in (0, 1)
 ]
@@ -90,6 +91,17 @@ def data_of(db: Path, last_day: date = LAST_DAY) -> dict[str, dict[str, object]]
     with open_store(db) as store:
         assert check_consistent(store) == []
         return {p: provider_data(store, p, last_day) for p in PROVIDERS}
+
+
+def failures(db: Path, run_id: str) -> list[tuple[str, str, str]]:
+    """(provider, endpoint, error) of the run's failed ledger rows."""
+    with open_store(db) as store:
+        rows = store.query(
+            "SELECT provider, endpoint, error FROM ingest_ledger "
+            "WHERE run_id = ? AND status = 'failed' ORDER BY ALL",
+            [run_id],
+        ).rows()
+    return [(str(p), str(e), str(m)) for p, e, m in rows]
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +155,7 @@ def test_a_fault_is_absorbed_once_and_fails_only_its_provider_when_it_persists(
     played = len(server.seen)
 
     # A stall must outlast the client's timeout; otherwise a loaded machine gets more time.
-    done = run(server, db, timeout=0.5 if kind == "stall" else 2.0)
+    done = run(server, db, timeout=0.5 if kind.startswith("stall") else 2.0)
 
     seen = server.seen[played:]
     for provider in PROVIDERS:
@@ -156,6 +168,9 @@ def test_a_fault_is_absorbed_once_and_fails_only_its_provider_when_it_persists(
         assert results[provider].ok, (provider, results[provider].errors)
         assert after[provider] == lab.baseline[provider], provider
     _assert_fails_cleanly(done, broken, kind, after[broken], lab.baseline[broken])
+    # The ledger records that one failure, with the same message, and nothing else failed.
+    failed = failures(db, done.report.run_id)
+    assert failed == [(broken, MAIN[broken][1], done.report.results[broken].errors[0])]
     if kind == "429":
         assert 1.0 in done.sleeps  # Retry-After: 1 honoured (recorded, not slept)
 
