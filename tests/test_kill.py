@@ -147,7 +147,8 @@ def test_killed_inside_a_slice_write_keeps_the_database_whole(
     wait_for_line(proc, "PAUSED")
     sigkill(proc)
 
-    with open_store(db) as store:  # it opens (the WAL replays or is discarded)
+    # It opens, even read-only as `report` opens it (the WAL is replayed in memory).
+    with open_store(db, read_only=True) as store:
         assert check_consistent(store) == []
         vercel = provider_data(store, "vercel", LAST_DAY)
         failed = store.scalar("SELECT count(*) FROM ingest_ledger WHERE status = 'failed'")
