@@ -207,3 +207,38 @@ def test_compute_at_smallest_size_is_not_overprovisioned() -> None:
     ]
     insert(store, "usage", rows)
     assert database.compute_overprovisioned(_ctx(store)) == []
+
+
+def test_sql_statement_deltas_agree_with_the_collector_deltas() -> None:
+    from contribux_costs.collectors import postgres_deltas as pgd
+
+    store = new_store()
+    rows = []
+    base = datetime(2024, 12, 31, 23, tzinfo=UTC)  # the baseline before the month
+    for i in range(6):
+        when = base + (datetime(2025, 1, 2, tzinfo=UTC) - datetime(2025, 1, 1, tzinfo=UTC)) * i * 5
+        for q in range(3):
+            if q == 2 and i < 2:
+                continue  # a statement that appears later: a new entry
+            calls = 100 * (i + 1) * (q + 1)
+            if q == 0 and i >= 3:
+                calls = 40 * (i - 2)  # counters went down: a reset
+            reset = datetime(2024, 12, 1, tzinfo=UTC)
+            if q == 1 and i >= 4:
+                reset = datetime(2025, 1, 20, tzinfo=UTC)  # stats_reset changed
+            rows.append(
+                {
+                    "provider": "postgres", "endpoint": "pg_stat_statements", "fetched_at": when,
+                    "server": "db.test:5432", "dbid": 1, "datname": "neondb", "userid": 10,
+                    "rolname": "app", "queryid": q, "toplevel": True, "query": f"SELECT {q}",
+                    "calls": calls, "total_exec_time": calls * 2.5, "mean_exec_time": 2.5,
+                    "rows": calls, "shared_blks_hit": 9 * calls, "shared_blks_read": calls,
+                    "stats_reset": reset,
+                }
+            )  # fmt: skip
+    insert(store, "pg_statements_snapshots", rows)
+    mine = pgd.query_summary(database.statement_deltas(_ctx(store))).sort("queryid")
+    theirs = pgd.query_summary(pgd.load_statement_deltas(store, JAN.window)).sort("queryid")
+    cols = ["queryid", "calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read"]
+    assert mine.select(cols).to_dicts() == theirs.select(cols).to_dicts()
+    assert mine["calls"].sum() > 0

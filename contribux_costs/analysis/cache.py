@@ -101,7 +101,13 @@ def redis_findings(ctx: RuleContext) -> list[CacheFinding]:
 
 
 def postgres_findings(ctx: RuleContext) -> list[CacheFinding]:
-    """Buffer-cache hit ratio per database from ``pg_stat_database`` deltas."""
+    """Buffer-cache hit ratio per database from ``pg_stat_database`` deltas (cached)."""
+    if "pg_findings" not in ctx.cache:
+        ctx.cache["pg_findings"] = _postgres_findings(ctx)
+    return list(ctx.cache["pg_findings"])
+
+
+def _postgres_findings(ctx: RuleContext) -> list[CacheFinding]:
     if "pg_database_snapshots" not in ctx.tables:
         return []
     from contribux_costs.collectors import postgres_deltas as pgd

@@ -216,15 +216,73 @@ def statement_summary(ctx: RuleContext) -> pl.DataFrame:
     return frame
 
 
+# The month's pg_stat_statements deltas summed per statement and UTC day, in DuckDB: the same
+# rules as collectors.postgres_deltas.diff_snapshots (a key absent from its server's previous
+# snapshot is new; a counter going down or stats_reset changing is a reset; both take the new
+# cumulative value), computed with window functions instead of per-row frames (≈10× faster on a
+# month of hourly snapshots). tests/test_rules_database.py checks both agree on the demo.
+_COUNTERS = {
+    "calls": "BIGINT",
+    "total_exec_time": "DOUBLE",
+    "rows": "BIGINT",
+    "shared_blks_hit": "BIGINT",
+    "shared_blks_read": "BIGINT",
+}
+_KEY = "server, dbid, userid, queryid, toplevel"
+_DELTAS_SQL = f"""
+WITH snaps AS (
+  SELECT t.* FROM pg_statements_snapshots t
+  WHERE t.provider = 'postgres' AND t.endpoint = 'pg_stat_statements' AND t.fetched_at < $end
+    AND t.fetched_at >= coalesce((SELECT max(b.fetched_at) FROM pg_statements_snapshots b
+      WHERE b.provider = 'postgres' AND b.endpoint = 'pg_stat_statements'
+        AND b.server = t.server AND b.fetched_at < $start), $start)),
+times AS (
+  SELECT server, fetched_at,
+    lag(fetched_at) OVER (PARTITION BY server ORDER BY fetched_at) AS period_start
+  FROM (SELECT DISTINCT server, fetched_at FROM snaps)),
+s AS (
+  SELECT snaps.*, times.period_start,
+    lag(snaps.fetched_at) OVER w AS prev_at, lag(stats_reset) OVER w AS prev_reset,
+    {", ".join(f"lag({c}) OVER w AS p_{c}" for c in _COUNTERS)}
+  FROM snaps JOIN times USING (server, fetched_at)
+  WINDOW w AS (PARTITION BY {_KEY} ORDER BY snaps.fetched_at)),
+d AS (
+  SELECT *, prev_at IS NULL OR prev_at <> period_start
+    OR {" OR ".join(f"coalesce({c} < p_{c}, false)" for c in _COUNTERS)}
+    OR stats_reset IS DISTINCT FROM prev_reset AS restart
+  FROM s WHERE period_start IS NOT NULL)
+SELECT {_KEY}, max(fetched_at) AS period_end,
+  arg_max(datname, fetched_at) AS datname, arg_max(rolname, fetched_at) AS rolname,
+  arg_max(query, fetched_at) AS query,
+  {
+    ", ".join(
+        f"sum(CASE WHEN restart THEN {c} ELSE {c} - p_{c} END)::{t} AS {c}"
+        for c, t in _COUNTERS.items()
+    )
+}
+FROM d GROUP BY {_KEY}, fetched_at::DATE ORDER BY period_end
+"""
+
+
+def statement_deltas(ctx: RuleContext) -> pl.DataFrame:
+    """The month's statement deltas per statement and day (loaded once per analysis)."""
+    if "pg_deltas" not in ctx.cache:
+        frame = pl.DataFrame()
+        if "pg_statements_snapshots" in ctx.tables:
+            w = ctx.month.window
+            frame = ctx.store.query(_DELTAS_SQL, {"start": w.start, "end": w.end})
+        if frame.is_empty():
+            ctx.note("no postgres data for the month")
+        ctx.cache["pg_deltas"] = frame
+    deltas: pl.DataFrame = ctx.cache["pg_deltas"]
+    return deltas
+
+
 def _load_summary(ctx: RuleContext) -> pl.DataFrame:
-    if "pg_statements_snapshots" not in ctx.tables:
-        ctx.note("no postgres data for the month")
-        return pl.DataFrame()
     from contribux_costs.collectors import postgres_deltas as pgd
 
-    deltas = pgd.load_statement_deltas(ctx.store, ctx.month.window)
+    deltas = statement_deltas(ctx)
     if deltas.is_empty():
-        ctx.note("no postgres data for the month")
         return pl.DataFrame()
     return pgd.query_summary(deltas, ctx.cfg.num("neon.slow_query_ms"))
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 import polars as pl
 
 from contribux_costs.analysis import forecast as fc
-from contribux_costs.analysis.database import database_project, neon_daily
+from contribux_costs.analysis.database import database_project, neon_daily, statement_deltas
 from contribux_costs.analysis.rulebase import Candidate, Rule, RuleContext, fnum, usd
 from contribux_costs.models import TimeToLimit
 
@@ -173,11 +173,11 @@ def database_scaling(ctx: RuleContext) -> list[Candidate]:
 def read_replica(ctx: RuleContext) -> list[Candidate]:
     """Guide's database flow: forecast query load over the configured limit → a read replica."""
     target = database_project(ctx)
-    if target is None or "pg_statements_snapshots" not in ctx.tables:
+    if target is None:
         return []
     from contribux_costs.collectors import postgres_deltas as pgd
 
-    deltas = pgd.load_statement_deltas(ctx.store, ctx.month.window)
+    deltas = statement_deltas(ctx)
     if deltas.is_empty():
         return []
     load = pgd.daily_query_load(deltas).select(
