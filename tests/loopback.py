@@ -42,7 +42,7 @@ PREFIXES = {
 REST_PREFIX = "/redis/"  # Upstash per-database REST endpoints: /redis/<host> → https://<host>
 # Faults that the retry policy must absorb (each played once before the good answer).
 TRANSIENT = ("429", "500", "503", "reset", "reset_mid", "stall_head", "stall", "truncated", "cut")
-FAULTS = (*TRANSIENT, "repeat_cursor", "same_page", "echo_500", "echo_401", "ok")
+FAULTS = (*TRANSIENT, "repeat_cursor", "same_page", "echo_500", "echo_401", "echo_200", "ok")
 
 
 # Fake credentials that make the workspace live (not demo).
@@ -318,7 +318,7 @@ def _make_handler(server: Loopback) -> type[BaseHTTPRequestHandler]:
             if fault in ("429", "500", "503", "overflow"):
                 self._status(599 if fault == "overflow" else int(fault))
                 return
-            if fault in ("echo_500", "echo_401"):
+            if fault in ("echo_500", "echo_401", "echo_200"):
                 self._echo(int(fault[-3:]))
                 return
             if fault == "reset":
@@ -361,9 +361,13 @@ def _make_handler(server: Loopback) -> type[BaseHTTPRequestHandler]:
             if auth.lower().startswith("basic "):
                 quoted += " = " + base64.b64decode(auth.split(" ", 1)[1]).decode(errors="replace")
             message = f"invalid credential {quoted!s} (token={auth.split(' ')[-1]})"
-            data = json.dumps({"error": {"message": message}}).encode()
+            # One JSON line: a JSON error document, and a JSONL stream whose only line is an
+            # error object (what a 200 from a misbehaving export looks like).
+            data = json.dumps({"error": {"message": message}}).encode() + b"\n"
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header(
+                "Content-Type", "application/jsonl" if status == 200 else "application/json"
+            )
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -62,11 +62,12 @@ def secrets(database_url: str) -> dict[str, str]:
 @pytest.fixture
 def server() -> Iterator[Loopback]:
     with serve() as srv:
-        # Providers that quote the credential back: OpenAI Costs (401, not retried), every
-        # Vercel request (500, retried until the policy gives up), Neon consumption (500), and
-        # every Upstash database's REST endpoint (401 quoting the database token; INFO degrades).
+        # Providers that quote the credential back: OpenAI Costs (401, not retried), Vercel's
+        # export (a 200 stream whose line is an error object), Neon consumption (500, retried
+        # until the policy gives up), and every Upstash database's REST endpoint (401 quoting
+        # the database token; INFO degrades to the series).
         srv.fail("openai", "echo_401", match="/organization/costs")
-        srv.fail("vercel", "echo_500")
+        srv.fail("vercel", "echo_200")
         srv.fail("neon", "echo_500", match="/consumption_history/")
         srv.fail("upstash", "echo_401", match="/redis/us1-")
         yield srv
@@ -108,7 +109,7 @@ def test_no_secret_reaches_outputs_logs_tables_payloads_or_reports(
 
     # The run really went through the echoing paths and the failures.
     faults = {(s.provider, s.fault) for s in server.seen}
-    assert {("openai", "echo_401"), ("vercel", "echo_500"), ("neon", "echo_500")} <= faults
+    assert {("openai", "echo_401"), ("vercel", "echo_200"), ("neon", "echo_500")} <= faults
     assert ("upstash", "echo_401") in faults
     assert collected.returncode == 1, collected.stderr
     windows = {
@@ -119,6 +120,7 @@ def test_no_secret_reaches_outputs_logs_tables_payloads_or_reports(
     for source in ("openai", "vercel", "neon", "postgres"):
         ok, total = windows[source]
         assert int(ok) < int(total), (source, collected.stdout)
+    assert "line 1 is an API error object" in collected.stdout  # Vercel's 200 echo was parsed
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     report_files = [p for p in reports.rglob("*") if p.is_file()]
     assert any(p.suffix == ".html" for p in report_files)
