@@ -6,9 +6,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contribux_costs.analysis import costs
-from contribux_costs.analysis.rulebase import Config, RuleContext
+from contribux_costs.analysis.rulebase import Config, RuleContext, settle
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
 from tests.engine_support import insert, month_days, new_store, openai_day
@@ -103,3 +105,39 @@ def test_family_of_dated_ids() -> None:
     assert costs.family_of("gpt-4o-mini-2024-07-18") == "gpt-4o-mini"
     assert costs.family_of("o3-mini-0131") == "o3-mini"
     assert costs.family_of("text-embedding-3-small") == "text-embedding-3-small"
+
+
+workload = st.tuples(
+    st.sampled_from(["proj_a", "proj_contribux_dev"]),
+    st.sampled_from(["gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18"]),
+    st.integers(1, 5_000),
+    st.integers(0, 50_000_000),
+    st.floats(0, 1),
+    st.integers(0, 5_000_000),
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(workload, min_size=1, max_size=4, unique_by=lambda w: (w[0], w[1])))
+def test_property_rules_never_claim_more_than_the_spend(
+    loads: list[tuple[str, str, int, int, float, int]],
+) -> None:
+    store = new_store()
+    usage, charges = [], []
+    for project, model, req, inp, share, out in loads:
+        u, c = openai_day(date(2025, 1, 15), project, model, req, inp, int(inp * share), out)
+        usage, charges = usage + u, charges + c
+    insert(store, "usage", usage)
+    insert(store, "charges", charges)
+    ctx = _ctx(store)
+    rules = (costs.model_downgrade, costs.prompt_caching, costs.batch_api, costs.cost_per_request)
+    cands = [c for rule in rules for c in rule(ctx)]
+    order = [str(r) for r in ctx.cfg.get("general.rule_order")]
+    recs = settle(cands, order, {"openai": ctx.provider_cost("openai")}, Decimal(0))
+    spend = {s.subject: s.cost for s in costs.model_spend(ctx)}
+    for subject, cost in spend.items():
+        claimed = sum(r.estimated_monthly_savings_usd for r in recs if r.subject == subject)
+        assert claimed <= cost + Decimal("0.01") * 4  # cents rounding per recommendation
+    assert all(
+        Decimal(0) <= r.estimated_monthly_savings_usd <= r.basis_usd + Decimal("0.01") for r in recs
+    )

@@ -179,3 +179,12 @@ def test_read_replica_when_forecast_query_load_passes_the_limit() -> None:
     [c] = scaling.read_replica(_ctx(store))
     assert c.savings_usd == -Decimal(31 * 24) * Decimal("0.14")  # a replica at the primary's cost
     assert c.evidence["forecast_calls_per_s"] >= 200
+
+
+def test_quiet_fixed_plan_database_back_to_payg() -> None:
+    store = new_store()
+    insert(store, "usage", _redis("a", "quiet", "Fixed 1GB", 2_000_000, 0.1))
+    [c] = upstash_plans.plan_breakeven(_ctx(store))  # no FOCUS rows: the price book's fee
+    # 2M commands at $0.20 per 100k = $4 at pay-as-you-go vs the 1 GB plan's $20 a month
+    assert c.basis_usd == Decimal(20) and c.savings_usd == pytest.approx(Decimal(16))
+    assert "pay-as-you-go" in c.title

@@ -116,8 +116,13 @@ def plan_breakeven(ctx: RuleContext) -> list[Candidate]:
     for db in databases(ctx):
         current = billed(ctx, db.database_id)
         current = payg_cost(ctx, db) if current is None else current
+        if "fixed" in db.plan.lower():
+            fee = billed(ctx, db.database_id)
+            fee = plan_fee(ctx, db.plan) if fee is None else fee
+            out.extend(_back_to_payg(ctx, db, fee or Decimal(0)))
+            continue
         fixed = cheapest_fixed(ctx, db.storage_gb)
-        if fixed is None or "fixed" in db.plan.lower():
+        if fixed is None:
             continue
         size, price = fixed
         if price >= current:
@@ -138,6 +143,41 @@ def plan_breakeven(ctx: RuleContext) -> list[Candidate]:
             )
         )  # fmt: skip
     return out
+
+
+def plan_fee(ctx: RuleContext, plan: str) -> Decimal | None:
+    """Monthly fee of a fixed plan ("Fixed 1GB"): the price book, else the config's sizes."""
+    book = pricebook(ctx)
+    if book is not None:
+        try:
+            key = plan.lower().replace(" ", "-")
+            return book.lookup("upstash/plan-fee", ctx.price_day, key).price
+        except CostsError:
+            pass
+    size = plan_limit_gb(ctx, plan)
+    sizes = {float(s): Decimal(str(p)) for s, p in ctx.cfg.get("upstash.fixed_plans") or []}
+    return sizes.get(size) if size is not None else None
+
+
+def _back_to_payg(ctx: RuleContext, db: RedisDb, fee: Decimal) -> list[Candidate]:
+    """A fixed plan whose month would cost less at pay-as-you-go prices."""
+    payg = payg_cost(ctx, db)
+    if fee <= 0 or payg >= fee:
+        return []
+    return [
+        Candidate(
+            "upstash.plan_breakeven", "upstash", db.database_id, "cost",
+            f"{db.name}: pay-as-you-go (${usd(payg)}) costs less than its {db.plan} plan "
+            f"(${usd(fee)})",
+            f"Switch {db.name} to pay-as-you-go: {db.commands:,.0f} commands a month are below "
+            "the break-even",
+            fee - payg, fee, f"upstash:{db.database_id}", "medium",
+            "computed from the month's commands and storage at list prices", "low",
+            "pay-as-you-go cost < fixed plan price",
+            {"database": db.name, "commands": db.commands, "storage_gb": db.storage_gb,
+             "payg_cost_usd": float(usd(payg)), "fixed_plan_usd": float(usd(fee))},
+        )
+    ]  # fmt: skip
 
 
 def storage_limit(ctx: RuleContext) -> list[Candidate]:
