@@ -175,10 +175,15 @@ class AnalysisResult(_Model):
 
     @property
     def total_savings_usd(self) -> Decimal:
-        return sum(
-            (r.estimated_monthly_savings_usd for r in self.recommendations),
-            Decimal(0),
-        )
+        """Sum of the positive estimates (the ledger guarantees no dollar counts twice)."""
+        values = (r.estimated_monthly_savings_usd for r in self.recommendations)
+        return sum((v for v in values if v > 0), Decimal(0))
+
+    @property
+    def total_added_cost_usd(self) -> Decimal:
+        """Sum of the scale-ups' added monthly cost (a positive number)."""
+        values = (r.estimated_monthly_savings_usd for r in self.recommendations)
+        return -sum((v for v in values if v < 0), Decimal(0))
 
 
 def recommendation_id(rule_id: str, provider: str, subject: str) -> str:

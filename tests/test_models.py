@@ -106,3 +106,24 @@ def test_severity_order() -> None:
     assert severity_rank("critical") > severity_rank("high") > severity_rank("info")
     with pytest.raises(ValueError):
         severity_rank("urgent")
+
+
+def test_totals_split_savings_and_added_cost() -> None:
+    def rec(value: str) -> Recommendation:
+        return Recommendation(
+            id="r" + value, provider="p", category="cost", title="t", action="a",
+            estimated_monthly_savings_usd=Decimal(value), basis_usd=Decimal(100),
+            confidence="low", confidence_reason="r", effort="low", rule_id="x", threshold="t",
+            subject="s",
+        )  # fmt: skip
+
+    proj = Projection(
+        closed=True, month_to_date_usd=Decimal(0), remaining_usd=Decimal(0),
+        projected_usd=Decimal(0), lower_usd=Decimal(0), upper_usd=Decimal(0),
+    )  # fmt: skip
+    result = AnalysisResult(
+        month="2025-01", demo=False, current_usage={}, projected_monthly_cost=proj,
+        recommendations=[rec("10"), rec("5.5"), rec("-20")],
+    )  # fmt: skip
+    assert result.total_savings_usd == Decimal("15.5")
+    assert result.total_added_cost_usd == Decimal(20)

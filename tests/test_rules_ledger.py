@@ -78,3 +78,11 @@ def test_property_no_duplicated_dollars(rows: list[tuple[str, str, Decimal, Deci
         assert claimed <= basis + Decimal("0.01") * len(recs)  # cents rounding only
     for r in recs:
         assert Decimal(0) <= r.estimated_monthly_savings_usd <= r.basis_usd + Decimal("0.01")
+
+
+def test_non_finite_evidence_is_kept_as_text() -> None:
+    c = _cand("a", "p", "1", "10")
+    c.evidence = {"ratio": float("nan"), "n": 2.0}
+    [r] = settle([c], ["a"], {}, Decimal(0))
+    assert r.evidence == {"ratio": "nan", "n": 2.0}
+    assert type(r).model_validate_json(r.model_dump_json()) == r

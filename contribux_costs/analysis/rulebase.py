@@ -9,6 +9,7 @@ recommendations never claim the same dollars; a provider's claims are also cappe
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,6 +303,11 @@ def settle(
     return sorted(out, key=lambda r: -abs(r.estimated_monthly_savings_usd))
 
 
+def _finite(value: float | str) -> float | str:
+    # JSON has no NaN/inf: such a figure is kept as text so the result still round-trips.
+    return value if isinstance(value, str) or math.isfinite(value) else str(value)
+
+
 def _to_recommendation(c: Candidate, savings: Decimal) -> Recommendation:
     return Recommendation(
         id=recommendation_id(c.rule_id, c.provider, c.subject),
@@ -314,7 +320,7 @@ def _to_recommendation(c: Candidate, savings: Decimal) -> Recommendation:
         confidence=c.confidence,
         confidence_reason=c.confidence_reason,
         effort=c.effort,
-        evidence=c.evidence,
+        evidence={k: _finite(v) for k, v in c.evidence.items()},
         rule_id=c.rule_id,
         threshold=c.threshold,
         subject=c.subject,
