@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contribux_costs.bench import cases
@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "total_s": round(total, 1),
         "machine": env,
-        "parameters": {"results": args.results, "scale": args.scale, "cases": args.cases},
+        "parameters": {
+            "results": args.results,
+            "scale": args.scale,
+            "month": args.month,
+            "cases": args.cases,
+        },
         "cases": [asdict(r) for r in results],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,13 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=int, default=1_000_000, help="case 1: OpenAI results")
     p.add_argument("--scale", type=float, default=100.0, help="case 3: × the demo's volume")
     p.add_argument("--cases", default="1234", help="which cases to run, e.g. 13")
+    p.add_argument("--month", default=previous_month(), help="cases 3, 4: YYYY-MM")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return p
+
+
+def previous_month() -> str:
+    """The last full UTC month (what ``make report`` defaults to)."""
+    first = datetime.now(UTC).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
 def _cases(args: argparse.Namespace, work: Path) -> dict[str, Callable[[], CaseResult]]:
     return {
         "1": lambda: cases.load_path(args.results, work),
+        "2": lambda: cases.collection(args.month, work),
+        "3": lambda: cases.analysis(args.month, args.scale, work),
+        "4": lambda: cases.report(args.month, work),
     }
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from contribux_costs.bench import load_case
+from contribux_costs.bench import analysis_case, collect_case, load_case, report_case
 from contribux_costs.bench.common import child_result
 
 STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -15,6 +15,10 @@ STEPS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "load-baseline": load_case.baseline,
     "load-sql-floor": load_case.sql_floor,
     "load-path": load_case.path,
+    "report": report_case.run,
+    "collect": collect_case.run,
+    "analysis-generate": analysis_case.generate,
+    "analysis-run": analysis_case.run,
 }
 
 
