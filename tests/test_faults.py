@@ -46,6 +46,9 @@ MAIN = {
     "neon": ("/consumption_history/", "consumption_history/v2/projects"),
     "upstash": ("/redis/stats/", "redis/stats"),
 }
+# Slices per run of the window: OpenAI usage x2 + costs, Vercel charges, Neon consumption,
+# Upstash snapshot + derived usage.
+TASKS = {"openai": 3, "vercel": 1, "neon": 1, "upstash": 2}
 # What the final error says for a fault that never goes away.
 SAYS = {
     "429": f"(HTTP 429): still failing after {TRIES} tries",
@@ -102,6 +105,12 @@ def failures(db: Path, run_id: str) -> list[tuple[str, str, str]]:
             [run_id],
         ).rows()
     return [(str(p), str(e), str(m)) for p, e, m in rows]
+
+
+def snapshot_rows(db: Path) -> int:
+    with open_store(db) as store:
+        count: int = store.scalar("SELECT count(*) FROM upstash_snapshots")
+    return count
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +175,11 @@ def test_a_fault_is_absorbed_once_and_fails_only_its_provider_when_it_persists(
         if provider == broken:
             continue
         assert results[provider].ok, (provider, results[provider].errors)
+        assert results[provider].windows_ok == TASKS[provider]  # every slice rewritten
         assert after[provider] == lab.baseline[provider], provider
+    # Upstash keeps no history: a completed run adds one snapshot per database, a failed
+    # snapshot task adds none.
+    assert snapshot_rows(db) == (1 if broken == "upstash" else 2) * snapshot_rows(lab.good)
     _assert_fails_cleanly(done, broken, kind, after[broken], lab.baseline[broken])
     # The ledger records that one failure, with the same message, and nothing else failed.
     failed = failures(db, done.report.run_id)
