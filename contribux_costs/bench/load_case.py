@@ -100,9 +100,9 @@ def path(params: dict[str, Any]) -> dict[str, Any]:
     from contribux_costs.store import open_store
 
     plan = Plan(int(params["results"]))
-    bodies = [p.read_bytes() for p in sorted(Path(params["pages"]).glob("page_*.json"))]
+    pages = sorted(Path(params["pages"]).glob("page_*.json"))
     settings = Settings(openai_admin_key="sk-bench-not-a-key")
-    clients = HttpClients(settings, serve_pages(bodies))
+    clients = HttpClients(settings, serve_pages(pages))
     ctx = CollectContext(settings, clients, now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     store = open_store(params["db"])
     store.con.execute("SET enable_progress_bar = false")
@@ -126,18 +126,19 @@ def path(params: dict[str, Any]) -> dict[str, Any]:
         "results": plan.results,
         "usage_rows": usage_rows,
         "raw_pages": raw_pages,
-        "requests": len(bodies),
+        "requests": len(pages),
     }
 
 
-def serve_pages(bodies: list[bytes]) -> httpx.MockTransport:
-    """Answers each request with the page its ``page`` cursor points at."""
-    index = {page_cursor(k): k for k in range(1, len(bodies))}
+def serve_pages(pages: list[Path]) -> httpx.MockTransport:
+    """Answers each request with the page its ``page`` cursor points at, read from its file
+    when asked (as a network delivers one page at a time)."""
+    index = {page_cursor(k): k for k in range(1, len(pages))}
 
     def handle(request: httpx.Request) -> httpx.Response:
         cursor = request.url.params.get("page")
         k = 0 if cursor is None else index[cursor]
         headers = {"content-type": "application/json; charset=utf-8"}
-        return httpx.Response(200, content=bodies[k], headers=headers)
+        return httpx.Response(200, content=pages[k].read_bytes(), headers=headers)
 
     return httpx.MockTransport(handle)
