@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import struct
 import threading
@@ -159,8 +160,6 @@ class Loopback:
 
     def env(self, db: object, **extra: str) -> dict[str, str]:
         """Environment for a ``contribux-costs`` subprocess: live, against this server."""
-        import os
-
         clean = {k: v for k, v in os.environ.items() if not _is_setting(k)}
         return {
             **clean,
@@ -180,10 +179,6 @@ class Loopback:
             "UPSTASH_API_URL": f"{self.url}/upstash/v2",
         }
         return {k.lower(): v for k, v in urls.items()} if lower else urls
-
-    def requests_of(self, provider: str) -> list[Seen]:
-        with self.lock:
-            return [s for s in self.seen if s.provider == provider]
 
     # -- serving -----------------------------------------------------------------------------
     def _take_fault(self, provider: str, method: str, path: str) -> str:
