@@ -24,9 +24,14 @@ _BEARER = re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Replace every known secret value (longest first) and any bearer/basic credential."""
+    return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", mask_values(text, secrets))
+
+
+def mask_values(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace every known secret value (longest first); nothing else changes."""
     for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(value, MASK)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    return text
 
 
 def drop_secret_keys(obj: object) -> object:

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from contribux_costs import collectors
@@ -15,7 +15,7 @@ from contribux_costs.config import Settings
 from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Window
-from contribux_costs.redact import redact
+from contribux_costs.redact import mask_values, redact
 from contribux_costs.store import Store
 from contribux_costs.workspace import Workspace, resolve
 
@@ -171,6 +171,9 @@ def _run_task(
     )
     try:
         sw = collector.fetch(task, ctx)
+        # A provider may echo a credential inside a successful body: mask known secrets before
+        # the raw page is landed (values only, so the payload stays otherwise byte-identical).
+        sw.raw = [replace(p, body=mask_values(p.body, secrets)) for p in sw.raw]
         ledger.update(finished_at=datetime.now(UTC), duration_ms=(time.perf_counter() - t0) * 1000)
         store.write_slice(sw, ledger)
     except Exception as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import polars as pl
 import pytest
 
@@ -163,3 +165,34 @@ def test_demo_collected_twice_gives_identical_counts_and_sums_in_every_table() -
     assert store.scalar("SELECT value FROM workspace WHERE key = 'mode'") == "demo"
     ends = store.query("SELECT DISTINCT window_end FROM ingest_ledger WHERE provider = 'openai'")
     assert ends["window_end"].to_list() == [JAN.window.end]  # a past month is never clamped
+
+
+def test_a_secret_echoed_in_a_successful_body_is_masked_in_raw_payloads() -> None:
+    key = "sk-admin-ECHOED-IN-BODY-42"
+    settings = Settings(_env_file=None, openai_admin_key=key)
+    transport = demo_transport_echoing(settings, key)
+    store = open_store()
+    ws = Workspace(["openai"], transport, False)
+    report = collect(settings, store, Month.parse("2025-01").window, workspace=ws)
+    assert report.results["openai"].ok
+    raw = store.query("SELECT payload FROM raw_payloads")["payload"].to_list()
+    assert raw and all(key not in body for body in raw)
+    assert any("***" in body for body in raw)
+
+
+def demo_transport_echoing(settings: Settings, key: str) -> httpx.MockTransport:
+    """The demo OpenAI API, with the caller's key copied into every page's JSON."""
+    from contribux_costs.demo.transport import DemoClock, demo_transport
+
+    inner = demo_transport(
+        Settings(_env_file=None), clock=DemoClock(datetime(2025, 2, 2, tzinfo=UTC))
+    )
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        response = inner.handle_request(request)
+        response.read()
+        body = json.loads(response.content)
+        body["echo"] = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return httpx.Response(response.status_code, json=body)
+
+    return httpx.MockTransport(handle)
