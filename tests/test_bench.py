@@ -16,6 +16,7 @@ from contribux_costs.bench import analysis_case, collect_case
 from contribux_costs.bench.common import CaseResult
 from contribux_costs.bench.loopback import Loopback, SlidingWindowLimiter, max_per_window
 from contribux_costs.config import Settings
+from contribux_costs.periods import Month
 from contribux_costs.store import open_store
 
 MONTH = "2025-03"
@@ -116,7 +117,8 @@ def test_analysis_data_spreads_hours_and_replicates_resources(tmp_path: Path) ->
     with store.transaction() as con:
         store.insert_frame(con, "usage", usage)
         con.execute(analysis_case.HOURLY_SQL)
-        con.execute(analysis_case.USAGE_COPIES_SQL, {"copies": 3})
+    analysis_case.replicate(store, 3, Month.parse(MONTH).window)
+    analysis_case.replicate(store, 3, Month.parse("2025-04").window)  # no row there: no copy
     hours = store.query(
         "SELECT count(*) AS n, sum(value) AS v FROM usage WHERE resource_id = 'proj_a'"
     ).row(0)
