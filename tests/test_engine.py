@@ -145,3 +145,25 @@ def test_spike_is_one_anomaly_and_a_monthly_purchase_is_none() -> None:
     [a] = result.anomalies
     assert (a.provider, a.start, a.days) == ("openai", days[16], 1)
     assert a.excess_usd == pytest.approx(Decimal(150), abs=Decimal("0.01"))
+
+
+def test_unpriced_store_is_priced_once_by_the_engine() -> None:
+    from tests.engine_support import usage_row
+
+    store = new_store()
+    rows = [
+        usage_row("neon", "compute", "cu_hours", 24.0, d, "p", "prod", "CU-hours", "daily",
+                  dimensions={"plan": "launch", "source_metric": "compute_unit_seconds"})
+        for d in month_days(2025, 1)
+    ]  # fmt: skip
+    insert(store, "usage", rows)
+    result = CostOptimizer(store).analyze_usage("2025-01")
+    neon = result.current_usage["neon"]
+    assert neon.cost_source == "computed" and neon.cost_usd > 0
+    built = store.scalar("SELECT count(*) FROM focus_charges")
+    extra = usage_row("neon", "compute", "cu_hours", 1.0, month_days(2025, 1)[0], "q", "other",
+                      "CU-hours", "daily", dimensions={"plan": "launch"})  # fmt: skip
+    insert(store, "usage", [extra])
+    # FOCUS rows exist: the runner rebuilds them after collecting, the engine leaves them be.
+    CostOptimizer(store).analyze_usage("2025-01")
+    assert store.scalar("SELECT count(*) FROM focus_charges") == built

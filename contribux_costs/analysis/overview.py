@@ -3,7 +3,7 @@ per provider and service, and cost anomalies (one per episode)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import duckdb
@@ -11,7 +11,7 @@ import polars as pl
 
 from contribux_costs.analysis import anomalies as an
 from contribux_costs.analysis import forecast as fc
-from contribux_costs.analysis.rulebase import RuleContext, usage_cte, usd
+from contribux_costs.analysis.rulebase import RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
 from contribux_costs.models import Anomaly, Forecast, Projection, ProviderUsage
 from contribux_costs.store import Store
@@ -26,23 +26,18 @@ def is_demo(store: Store) -> bool:
 
 
 def refresh_focus(ctx: RuleContext) -> None:
-    """Build the month's FOCUS rows (pricing step) unless nothing was collected since the last
-    build; without the pricing step the analysis reads provider-billed charges only."""
+    """Build the month's FOCUS rows when none exist yet. The runner rebuilds them after every
+    collection, so existing rows are current; a store filled another way (or collected before
+    pricing existed) is priced here once. Without the pricing step, billed charges only."""
     try:
         from contribux_costs.focus import build_focus
     except ImportError:
         ctx.note("pricing step unavailable: costs are provider-billed charges only")
         return
-    mark = ctx.store.scalar("SELECT max(finished_at) FROM ingest_ledger WHERE status = 'ok'")
-    if _focus_current(ctx, mark):
+    if _has_focus(ctx) or not _has_month_data(ctx):
         return
     try:
-        build_focus(ctx.store, ctx.month)
-        with ctx.store.transaction() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO engine_focus_builds VALUES (?, ?, ?)",
-                [str(ctx.month), mark, datetime.now(UTC)],
-            )
+        build_focus(ctx.store, ctx.month, pricebook(ctx))
     except (CostsError, duckdb.Error) as exc:
         # The analysis still runs on what the store holds; the note says what is missing.
         ctx.note(f"FOCUS build failed ({type(exc).__name__}: {exc}); costs may be incomplete")
@@ -50,13 +45,15 @@ def refresh_focus(ctx: RuleContext) -> None:
     ctx.__dict__.pop("daily_costs", None)
 
 
-def _focus_current(ctx: RuleContext, mark: object) -> bool:
-    if "engine_focus_builds" not in ctx.tables or not _has_focus(ctx):
-        return False
-    row = ctx.store.query(
-        "SELECT ledger_mark FROM engine_focus_builds WHERE month = ?", [str(ctx.month)]
+def _has_month_data(ctx: RuleContext) -> bool:
+    params = [ctx.first, ctx.end]
+    return bool(
+        ctx.store.scalar(
+            "SELECT (SELECT count(*) FROM usage WHERE billing_date >= ? AND billing_date < ?) "
+            "+ (SELECT count(*) FROM charges WHERE x_billing_date >= ? AND x_billing_date < ?)",
+            params + params,
+        )
     )
-    return row.height == 1 and row["ledger_mark"][0] == mark
 
 
 def cost_series(ctx: RuleContext, start: date, end: date, usage_only: bool = False) -> pl.DataFrame:
