@@ -9,7 +9,9 @@ SQL inside DuckDB (no Python per row):
   Vercel and Upstash stay daily (their conventions' granularity);
 - every usage and charge row is replicated ``scale`` times with new project/database ids and
   names (OpenAI copies keep their model, which prices them), each copy's values scaled by its
-  own factor in [0.6, 1.4), so anomalies and trends are not just copies of one shape.
+  own factor in [0.6, 1.4), so anomalies and trends are not just copies of one shape;
+- the FOCUS rows of every month are rebuilt from the result (what the runner does after each
+  collection), so the analysis reads 100× costs, not the demo's.
 
 The floor is one scan of the whole usage table (``count(*)``, ``sum(value)``), timed cold in the
 same process before the analysis.
@@ -96,6 +98,19 @@ def replicate(store: Store, copies: int, window: Window) -> None:
         con.execute(CHARGES_COPIES_SQL, bounds)
 
 
+def rebuild_focus(store: Store, months: list[Month]) -> dict[str, float]:
+    """FOCUS rows re-derived from the replicated usage, as the runner does after a collection
+    (the engine prices a month itself only when it has no FOCUS rows)."""
+    from contribux_costs.focus import build_focus
+
+    seconds = {}
+    for m in months:
+        t0 = time.perf_counter()
+        build_focus(store, m)
+        seconds[str(m)] = round(time.perf_counter() - t0, 2)
+    return seconds
+
+
 def generate(params: dict[str, Any]) -> dict[str, Any]:
     """Child step: collect the demo year, spread it hourly, replicate it ``scale`` times."""
     month = Month.parse(str(params["month"]))
@@ -112,6 +127,7 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
     # collection writes them) and no statement has to hold or sort the whole year.
     for m in year_window(month).months():
         replicate(store, copies, m.window)
+    focus_s = rebuild_focus(store, year_window(month).months())
     store.con.execute("CHECKPOINT")
     figures = {
         "collect_demo_year_s": round(collected, 1),
@@ -123,6 +139,8 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
         ),
         "charge_rows": store.scalar("SELECT count(*) FROM charges"),
         "resources": store.scalar("SELECT count(DISTINCT resource_id) FROM usage"),
+        "focus_rows": store.scalar("SELECT count(*) FROM focus_charges"),
+        "focus_build_s_per_month": focus_s,
         "generate_s": round(time.perf_counter() - t0, 1),
     }
     store.close()
