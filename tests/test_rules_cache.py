@@ -141,3 +141,38 @@ def test_hit_ratio_worth_a_look_asks_to_tune_the_ttl() -> None:
     [c] = cache.low_hit_key_class(_ctx(store))
     assert c.action.startswith("Tune the TTL")
     assert float(c.savings_usd) == pytest.approx(31_000 * (0.9 - 0.85) * 0.2 / 100_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        # counters are whole numbers (a denormal float weight underflows inside np.polyfit)
+        st.tuples(st.integers(0, 30), st.integers(0, 10**6), st.integers(0, 10**6)),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_property_vectorized_hit_ratio_matches_cache_model(
+    days: list[tuple[int, int, int]],
+) -> None:
+    import polars as pl
+
+    from contribux_costs.analysis import cache_model as cm
+
+    daily = pl.DataFrame(
+        {
+            "db": ["a"] * len(days),
+            "date": [DAYS[d] for d, _, _ in days],
+            "hits": [float(h) for _, h, _ in days],
+            "misses": [float(m) for _, _, m in days],
+        }
+    )
+    [row] = cache.hit_ratio_table(daily, "db").to_dicts()
+    ref = cm.summarize_hit_ratio(daily.select("date", "hits", "misses"))
+    assert (
+        row["ratio"] == pytest.approx(ref.ratio) if ref.ratio is not None else row["ratio"] is None
+    )
+    if ref.trend is None:
+        assert row["trend_per_week"] is None or row["days"] < 2
+    else:
+        assert row["trend_per_week"] == pytest.approx(ref.trend.slope_per_week, rel=1e-6, abs=1e-9)

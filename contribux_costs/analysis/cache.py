@@ -56,7 +56,7 @@ def key_class(ctx: RuleContext, name: str) -> dict[str, Any] | None:
 def redis_daily(ctx: RuleContext) -> pl.DataFrame:
     if "redis_daily" not in ctx.cache:
         ctx.cache["redis_daily"] = ctx.store.query(
-            _REDIS_DAILY, {"first": ctx.first, "end": ctx.end}
+            ctx.usage_sql(_REDIS_DAILY), {"first": ctx.first, "end": ctx.end}
         )
     frame: pl.DataFrame = ctx.cache["redis_daily"]
     return frame
@@ -77,23 +77,64 @@ def _what_if(
 
 def redis_findings(ctx: RuleContext) -> list[CacheFinding]:
     """Per Upstash database: the month's hit ratio from daily deltas, trend, TTL what-if."""
+    if "redis_findings" not in ctx.cache:
+        ctx.cache["redis_findings"] = _redis_findings(ctx)
+    return list(ctx.cache["redis_findings"])
+
+
+def hit_ratio_table(daily: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Per ``key``: hits, misses, ratio and the trend of the daily ratio per week, for every key
+    at once. Same figures as ``cache_model.summarize_hit_ratio`` (ratio of summed deltas; slope
+    weighted by each day's lookups, as its ``np.polyfit(w=√lookups)``), in one group-by."""
+    total = pl.col("hits") + pl.col("misses")
+    days = daily.group_by(key, "date").agg(pl.col("hits").sum(), pl.col("misses").sum())
+    traffic = days.filter(total > 0).with_columns(
+        (pl.col("hits") / total).alias("y"),
+        total.alias("w"),
+        (pl.col("date") - pl.col("date").min().over(key))
+        .dt.total_days()
+        .cast(pl.Float64)
+        .alias("x"),
+    )
+    trend = traffic.with_columns(
+        (pl.col("x") - _wmean("x").over(key)).alias("dx"),
+        (pl.col("y") - _wmean("y").over(key)).alias("dy"),
+    ).group_by(key).agg(
+        pl.len().alias("days"),
+        ((pl.col("w") * pl.col("dx") * pl.col("dy")).sum()
+         / (pl.col("w") * pl.col("dx") ** 2).sum()).alias("slope"),
+    )  # fmt: skip
+    sums = days.group_by(key).agg(pl.col("hits").sum(), pl.col("misses").sum())
+    return sums.join(trend, on=key, how="left").with_columns(
+        pl.when(total > 0).then((pl.col("hits") / total).clip(0, 1)).alias("ratio"),
+        pl.when(pl.col("days") >= 2).then(pl.col("slope") * 7).alias("trend_per_week"),
+    )
+
+
+def _wmean(col: str) -> pl.Expr:
+    return (pl.col("w") * pl.col(col)).sum() / pl.col("w").sum()
+
+
+def _redis_findings(ctx: RuleContext) -> list[CacheFinding]:
     look, poor = ctx.cfg.num("upstash.hit_ratio_look"), ctx.cfg.num("upstash.hit_ratio_poor")
     daily = redis_daily(ctx)
+    if daily.is_empty():
+        return []
+    names = daily.group_by("database_id").agg(pl.col("name").first())
+    table = hit_ratio_table(daily, "database_id").join(names, on="database_id")
     out = []
-    for _key, part in daily.partition_by(
-        ["database_id"], as_dict=True, maintain_order=True
-    ).items():
-        s = cm.summarize_hit_ratio(part.select("date", "hits", "misses"))
-        name = str(part["name"][0])
-        layer = key_class(ctx, name)
+    for r in table.sort("name").iter_rows(named=True):  # one row per database
+        ratio = r["ratio"]
+        lookups = float(r["hits"] + r["misses"])
+        layer = key_class(ctx, str(r["name"]))
         out.append(
             CacheFinding(
-                layer="redis", subject=name, hit_ratio=s.ratio, hits=s.hits,
-                lookups=s.hits + s.misses, trend_per_week=_trend(s),
-                status=_status(s.ratio, look, poor),
+                layer="redis", subject=str(r["name"]), hit_ratio=ratio, hits=float(r["hits"]),
+                lookups=lookups, trend_per_week=r["trend_per_week"],
+                status=_status(ratio, look, poor),
                 threshold=f"look < {look:.0%}, poor < {poor:.0%}",
                 ttl_s=float(layer["ttl_s"]) if layer else None,
-                ttl_what_if=_what_if(ctx, layer, s.ratio, s.hits + s.misses),
+                ttl_what_if=_what_if(ctx, layer, ratio, lookups),
                 note=f"key class {layer['key_class']}" if layer else "no key class configured",
             )
         )  # fmt: skip

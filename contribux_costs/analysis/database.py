@@ -39,7 +39,7 @@ def neon_daily(ctx: RuleContext) -> pl.DataFrame:
     """Per Neon project and day: CU-hours, root storage, branch-months, active periods."""
     if "neon_daily" not in ctx.cache:
         ctx.cache["neon_daily"] = (
-            ctx.store.query(_NEON_DAILY, {"first": ctx.first, "end": ctx.end})
+            ctx.store.query(ctx.usage_sql(_NEON_DAILY), {"first": ctx.first, "end": ctx.end})
             if ctx.usage("neon")
             else pl.DataFrame()
         )
@@ -94,10 +94,11 @@ def _branch_terms(ctx: RuleContext, plan: str) -> tuple[float, Decimal]:
 
 
 def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
-    frame = neon_daily(ctx)
-    if frame.is_empty():
-        return {}
-    return {str(k[0]): v for k, v in frame.partition_by(["project_id"], as_dict=True).items()}
+    if "neon_projects" not in ctx.cache:
+        frame = neon_daily(ctx)
+        parts = frame.partition_by(["project_id"], as_dict=True) if frame.height else {}
+        ctx.cache["neon_projects"] = {str(k[0]): v for k, v in parts.items()}
+    return dict(ctx.cache["neon_projects"])
 
 
 def branch_sprawl(ctx: RuleContext) -> list[Candidate]:
@@ -364,7 +365,7 @@ def compute_overprovisioned(ctx: RuleContext) -> list[Candidate]:
     if not ctx.usage("neon"):
         return []
     smallest = ctx.cfg.num("neon.min_cu")
-    frame = ctx.store.query(_HOURLY_CU, {"first": ctx.first, "end": ctx.end})
+    frame = ctx.store.query(ctx.usage_sql(_HOURLY_CU), {"first": ctx.first, "end": ctx.end})
     out = []
     for r in frame.iter_rows(named=True):  # one row per project
         floor, median = float(r["floor_cu"] or 0), float(r["median_cu"] or 0)

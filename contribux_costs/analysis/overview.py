@@ -108,12 +108,15 @@ def current_usage(ctx: RuleContext) -> dict[str, ProviderUsage]:
 def _volumes(ctx: RuleContext) -> dict[str, dict[str, float]]:
     gauges = ", ".join(f"'{g}'" for g in GAUGES)
     # Gauges: each resource's last level, summed over resources; flows: the month's sum.
-    frame = ctx.store.query(
+    sql = (
         f"WITH {usage_cte()}, r AS (SELECT provider, service, metric, "
         f"CASE WHEN metric IN ({gauges}) THEN arg_max(value, period_start) ELSE sum(value) END "
         "AS value FROM u GROUP BY provider, service, metric, resource_id) "
         "SELECT provider, service || '.' || metric AS key, sum(value) AS value FROM r "
-        "GROUP BY ALL ORDER BY 1, 2",
+        "GROUP BY ALL ORDER BY 1, 2"
+    )
+    frame = ctx.store.query(
+        ctx.usage_sql(sql),
         {"first": ctx.first, "end": ctx.end},
     )
     out: dict[str, dict[str, float]] = {}

@@ -143,6 +143,21 @@ class RuleContext:
             self.note(f"no {provider} data for the month")
         return bool(n)
 
+    @cached_property
+    def mixed_grain(self) -> bool:
+        """Whether some provider stored this month at more than one granularity."""
+        n = self.store.scalar(
+            "SELECT count(*) FROM (SELECT provider FROM usage WHERE billing_date >= ? "
+            "AND billing_date < ? GROUP BY provider HAVING count(DISTINCT granularity) > 1)",
+            [self.first, self.end],
+        )
+        return bool(n)
+
+    def usage_sql(self, sql: str) -> str:
+        """``sql`` with the one-granularity window removed when every provider has one (the
+        common case: the window over a month of hourly rows is the costliest step)."""
+        return sql if self.mixed_grain else sql.replace(ONE_GRAIN, "")
+
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
@@ -252,13 +267,19 @@ GRAIN = (
 )
 
 
+ONE_GRAIN = (
+    f"QUALIFY {GRAIN} = min({GRAIN}) OVER (PARTITION BY provider, service, resource_id, "
+    "billing_date)"
+)
+
+
 def usage_cte(provider: str | None = None) -> str:
-    """``u``: the month's usage rows (params ``$first``/``$end``), one granularity per day."""
+    """``u``: the month's usage rows (params ``$first``/``$end``), one granularity per day.
+    Run it through :meth:`RuleContext.usage_sql`, which drops the window when it cannot matter."""
     who = f"AND provider = '{provider}' " if provider else ""
     return (
         f"u AS (SELECT * FROM usage WHERE billing_date >= $first AND billing_date < $end {who}"
-        f"QUALIFY {GRAIN} = min({GRAIN}) OVER "
-        "(PARTITION BY provider, service, resource_id, billing_date))"
+        f"{ONE_GRAIN})"
     )
 
 

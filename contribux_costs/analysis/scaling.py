@@ -219,8 +219,10 @@ def _upstash_limits(ctx: RuleContext) -> list[TimeToLimit]:
     out = []
     for db in up.databases(ctx):
         limit = up.plan_limit_gb(ctx, db.plan)
+        if limit is None:
+            continue  # pay-as-you-go: no storage quota to run into
         series = up.storage_series(ctx, db.database_id).filter(pl.col("date") < ctx.as_of)
-        if limit is None or series.is_empty():
+        if series.is_empty():
             continue
         ttl = fc.time_to_limit(series, limit, kind="gauge", horizon_days=365)
         out.append(

@@ -47,7 +47,7 @@ def databases(ctx: RuleContext) -> list[RedisDb]:
     if "upstash_dbs" not in ctx.cache:
         rows = []
         if ctx.usage("upstash"):
-            frame = ctx.store.query(_SQL, {"first": ctx.first, "end": ctx.end})
+            frame = ctx.store.query(ctx.usage_sql(_SQL), {"first": ctx.first, "end": ctx.end})
             for r in frame.iter_rows(named=True):  # one row per database
                 dims = json.loads(r["dimensions"] or "{}")
                 rows.append(
@@ -83,14 +83,18 @@ def command_price(ctx: RuleContext) -> Decimal:
 
 def billed(ctx: RuleContext, database_id: str) -> Decimal | None:
     """The database's priced cost from FOCUS rows (None when the pricing step has not run)."""
-    if "focus_charges" not in ctx.tables:
-        return None
-    value = ctx.store.scalar(
-        "SELECT sum(BilledCost) FROM focus_charges WHERE x_provider = 'upstash' "
-        "AND ResourceId = ? AND x_billing_date >= ? AND x_billing_date < ?",
-        [database_id, ctx.first, ctx.end],
-    )
-    return None if value is None else Decimal(value)
+    if "upstash_billed" not in ctx.cache:
+        costs: dict[str, Decimal] = {}
+        if "focus_charges" in ctx.tables:
+            frame = ctx.store.query(
+                "SELECT ResourceId, sum(BilledCost) FROM focus_charges WHERE x_provider = "
+                "'upstash' AND x_billing_date >= ? AND x_billing_date < ? GROUP BY 1",
+                [ctx.first, ctx.end],
+            )
+            costs = {str(k): Decimal(v) for k, v in frame.iter_rows() if v is not None}
+        ctx.cache["upstash_billed"] = costs
+    found: Decimal | None = ctx.cache["upstash_billed"].get(database_id)
+    return found
 
 
 def cheapest_fixed(ctx: RuleContext, storage_gb: float) -> tuple[float, Decimal] | None:
