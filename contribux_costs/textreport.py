@@ -44,7 +44,11 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
             )
     if result.alerts:
         lines += ["", "alerts:"]
-        lines += [f"  [{a.severity.upper()}] {a.name}: {a.message}" for a in result.alerts]
+        lines += [
+            f"  [{a.severity.upper()}] "
+            + (a.message if a.message.startswith(a.name) else f"{a.name}: {a.message}")
+            for a in result.alerts
+        ]
     if result.data_quality:
         lines += ["", "data quality:"] + [f"  - {d}" for d in result.data_quality]
     return "\n".join(lines)
