@@ -242,3 +242,26 @@ def test_sql_statement_deltas_agree_with_the_collector_deltas() -> None:
     cols = ["queryid", "calls", "total_exec_time", "rows", "shared_blks_hit", "shared_blks_read"]
     assert mine.select(cols).to_dicts() == theirs.select(cols).to_dicts()
     assert mine["calls"].sum() > 0
+
+
+def test_one_granularity_window_only_where_a_provider_mixes_them() -> None:
+    from contribux_costs.analysis.rulebase import ONE_GRAIN, usage_cte
+
+    store = new_store()
+    insert(store, "usage", _neon("p", "prod", "cu_hours", [24.0] * 31))
+    insert(
+        store,
+        "usage",
+        [
+            usage_row(
+                "neon", "compute", "cu_hours", 1.0, DAYS[0], "p", "prod", "CU-hours", "hourly", 3
+            )
+        ],
+    )
+    insert(store, "usage", [usage_row("upstash", "redis", "hits", 1.0, DAYS[0], "db", "x")])
+    ctx = _ctx(store)
+    assert ctx.mixed_grain == {"neon"}
+    sql = f"WITH {usage_cte('x')} SELECT 1"
+    assert ONE_GRAIN in ctx.usage_sql(sql, "neon")
+    assert ONE_GRAIN not in ctx.usage_sql(sql, "upstash")
+    assert ONE_GRAIN in ctx.usage_sql(sql)

@@ -56,7 +56,7 @@ def key_class(ctx: RuleContext, name: str) -> dict[str, Any] | None:
 def redis_daily(ctx: RuleContext) -> pl.DataFrame:
     if "redis_daily" not in ctx.cache:
         ctx.cache["redis_daily"] = ctx.store.query(
-            ctx.usage_sql(_REDIS_DAILY), {"first": ctx.first, "end": ctx.end}
+            ctx.usage_sql(_REDIS_DAILY, "upstash"), {"first": ctx.first, "end": ctx.end}
         )
     frame: pl.DataFrame = ctx.cache["redis_daily"]
     return frame

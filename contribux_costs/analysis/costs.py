@@ -129,7 +129,7 @@ def _rate_or_zero(book: PriceBook, sku: str, day: date, optional: bool) -> Decim
 
 def model_spend(ctx: RuleContext) -> list[ModelSpend]:
     """Month volumes and cost per (project, model), aggregated in DuckDB."""
-    frame = ctx.store.query(ctx.usage_sql(_SQL), {"first": ctx.first, "end": ctx.end})
+    frame = ctx.store.query(ctx.usage_sql(_SQL, "openai"), {"first": ctx.first, "end": ctx.end})
     out = []
     for row in frame.iter_rows(named=True):  # one row per (project, model): a handful
         family = family_of(str(row["model"]), ctx)

@@ -39,7 +39,9 @@ def neon_daily(ctx: RuleContext) -> pl.DataFrame:
     """Per Neon project and day: CU-hours, root storage, branch-months, active periods."""
     if "neon_daily" not in ctx.cache:
         ctx.cache["neon_daily"] = (
-            ctx.store.query(ctx.usage_sql(_NEON_DAILY), {"first": ctx.first, "end": ctx.end})
+            ctx.store.query(
+                ctx.usage_sql(_NEON_DAILY, "neon"), {"first": ctx.first, "end": ctx.end}
+            )
             if ctx.usage("neon")
             else pl.DataFrame()
         )
@@ -365,7 +367,7 @@ def compute_overprovisioned(ctx: RuleContext) -> list[Candidate]:
     if not ctx.usage("neon"):
         return []
     smallest = ctx.cfg.num("neon.min_cu")
-    frame = ctx.store.query(ctx.usage_sql(_HOURLY_CU), {"first": ctx.first, "end": ctx.end})
+    frame = ctx.store.query(ctx.usage_sql(_HOURLY_CU, "neon"), {"first": ctx.first, "end": ctx.end})
     out = []
     for r in frame.iter_rows(named=True):  # one row per project
         floor, median = float(r["floor_cu"] or 0), float(r["median_cu"] or 0)

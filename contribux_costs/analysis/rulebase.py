@@ -144,19 +144,21 @@ class RuleContext:
         return bool(n)
 
     @cached_property
-    def mixed_grain(self) -> bool:
-        """Whether some provider stored this month at more than one granularity."""
-        n = self.store.scalar(
-            "SELECT count(*) FROM (SELECT provider FROM usage WHERE billing_date >= ? "
-            "AND billing_date < ? GROUP BY provider HAVING count(DISTINCT granularity) > 1)",
+    def mixed_grain(self) -> set[str]:
+        """The providers that stored this month at more than one granularity."""
+        frame = self.store.query(
+            "SELECT provider FROM usage WHERE billing_date >= ? AND billing_date < ? "
+            "GROUP BY provider HAVING count(DISTINCT granularity) > 1",
             [self.first, self.end],
         )
-        return bool(n)
+        return {str(p) for p in frame["provider"].to_list()} if frame.height else set()
 
-    def usage_sql(self, sql: str) -> str:
-        """``sql`` with the one-granularity window removed when every provider has one (the
-        common case: the window over a month of hourly rows is the costliest step)."""
-        return sql if self.mixed_grain else sql.replace(ONE_GRAIN, "")
+    def usage_sql(self, sql: str, provider: str | None = None) -> str:
+        """``sql`` without the one-granularity window when it cannot matter (``provider`` stored
+        one granularity, or every provider did when ``None``): over a month of hourly rows the
+        window is the costliest step."""
+        mixed = self.mixed_grain if provider is None else self.mixed_grain & {provider}
+        return sql if mixed else sql.replace(ONE_GRAIN, "")
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -47,7 +47,9 @@ def databases(ctx: RuleContext) -> list[RedisDb]:
     if "upstash_dbs" not in ctx.cache:
         rows = []
         if ctx.usage("upstash"):
-            frame = ctx.store.query(ctx.usage_sql(_SQL), {"first": ctx.first, "end": ctx.end})
+            frame = ctx.store.query(
+                ctx.usage_sql(_SQL, "upstash"), {"first": ctx.first, "end": ctx.end}
+            )
             for r in frame.iter_rows(named=True):  # one row per database
                 dims = json.loads(r["dimensions"] or "{}")
                 rows.append(
