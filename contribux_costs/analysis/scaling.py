@@ -71,7 +71,7 @@ def vercel_allowances(ctx: RuleContext) -> list[Candidate]:
             Candidate(
                 "vercel.allowance", "vercel", service, "scaling",
                 f"{service} at {projected / included:.0%} of the plan's included "
-                f"{included:,.0f} this month",
+                f"{included:,.0f} {UNITS[service]} this month",
                 "Serve more from the edge cache (long max-age on static assets, ISR), compress "
                 "and resize images, and move large downloads off the app domain",
                 cost, cost, f"vercel:{service}", "medium",
