@@ -21,6 +21,7 @@ ALLOWANCES = {
     "Fast Data Transfer": "included_transfer_gb",
     "Edge Requests": "included_edge_requests",
 }
+UNITS = {"Fast Data Transfer": "GB", "Edge Requests": "requests"}
 INVOCATIONS = "Function Invocations"
 
 
