@@ -86,3 +86,11 @@ def test_non_finite_evidence_is_kept_as_text() -> None:
     [r] = settle([c], ["a"], {}, Decimal(0))
     assert r.evidence == {"ratio": "nan", "n": 2.0}
     assert type(r).model_validate_json(r.model_dump_json()) == r
+
+
+def test_split_savings_count_against_each_providers_cap() -> None:
+    ledger = SavingsLedger({"upstash": Decimal(100), "openai": Decimal(3)})
+    c = _cand("cache", "p", "10", "10", provider="upstash")
+    c.split = {"upstash": Decimal(1), "openai": Decimal(4)}  # $2 of Redis, $8 of embeddings
+    assert ledger.settle(c) == Decimal(5)  # only $3 of OpenAI spend was left
+    assert ledger.provider_left == {"upstash": Decimal(98), "openai": Decimal(0)}

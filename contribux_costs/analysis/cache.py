@@ -278,6 +278,7 @@ def low_hit_key_class(ctx: RuleContext) -> list[Candidate]:
                  "ttl_needed_s": new_ttl or 0.0, "redis_cost_per_miss_usd": float(redis),
                  "downstream_cost_per_miss_usd": float(downstream),
                  "cost_of_misses_usd": float(usd(basis))},
+                {"upstash": redis, **({"openai": downstream} if downstream > 0 else {})},
             )
         )  # fmt: skip
     return out

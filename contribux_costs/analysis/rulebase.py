@@ -103,6 +103,10 @@ class Candidate:
     effort: Level
     threshold: str
     evidence: Evidence = field(default_factory=dict)
+    # Whose spend the savings come from when it is not only ``provider``'s, as weights (a cache
+    # miss costs a Redis command and an embedding request): each part counts against that
+    # provider's cap.
+    split: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -300,12 +304,23 @@ class SavingsLedger:
         basis = self.basis.setdefault(c.pool, c.basis_usd)
         left = max(basis - self.claimed.get(c.pool, Decimal(0)), Decimal(0))
         scaled = c.savings_usd if basis <= 0 else c.savings_usd * left / max(c.basis_usd, left)
-        scaled = min(scaled, left, self.provider_left.get(c.provider, scaled))
-        scaled = max(scaled, Decimal(0))
+        scaled = max(min(scaled, left), Decimal(0))
+        scaled = self._claim_providers(c, scaled)
         self.claimed[c.pool] = self.claimed.get(c.pool, Decimal(0)) + scaled
-        if c.provider in self.provider_left:
-            self.provider_left[c.provider] -= scaled
         return scaled
+
+    def _claim_providers(self, c: Candidate, amount: Decimal) -> Decimal:
+        """Take ``amount`` from the providers' caps (split by ``c.split``); return what fit."""
+        weights = {p: w for p, w in (c.split or {c.provider: Decimal(1)}).items() if w > 0}
+        total_w = sum(weights.values(), Decimal(0))
+        got = Decimal(0)
+        for provider, weight in weights.items():
+            part = amount * weight / total_w if total_w > 0 else Decimal(0)
+            part = min(part, self.provider_left.get(provider, part))
+            if provider in self.provider_left:
+                self.provider_left[provider] -= part
+            got += part
+        return got
 
 
 def settle(
