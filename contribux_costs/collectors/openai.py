@@ -95,9 +95,6 @@ class OpenAICollector:
             raw.append(RawPage(sent, ctx.now(), body))
             paginator.advance(page.next_page if page.has_more else None)
         frame = usage_frame(_concat(wides), kind, task.endpoint, self.bucket_width)
-        # ~7 rows per result, and every text column repeats a handful of values: dictionary
-        # columns hand DuckDB codes instead of copied strings (less memory, faster insert).
-        frame = frame.with_columns(pl.col(pl.String).cast(pl.Categorical))
         return SliceWrite(PROVIDER, task.endpoint, task.window, {"usage": frame}, raw)
 
     # -- costs ----------------------------------------------------------------------------
@@ -217,12 +214,18 @@ def usage_frame(
         if c not in DIMENSIONS and not c.startswith("_") and c != "object" and t.is_numeric()
     ]
     dims = [d for d in DIMENSIONS if d in wide.columns]
+    # ~7 rows per result, and every text column repeats a handful of values: dictionary
+    # (categorical) columns are built once per result, before the unpivot, so the long frame
+    # holds codes, not copied strings (a 7M-row slice: ~0.5 GB instead of ~1.5 GB), and DuckDB
+    # receives Arrow dictionaries.
+    text = ("project_id", "model", "dimensions")
     return (
         wide.with_columns(
             pl.struct([pl.col(d).cast(pl.String) for d in dims])
             .struct.json_encode()
             .alias("dimensions")
         )
+        .with_columns(pl.col(c).cast(pl.String).cast(pl.Categorical) for c in text)
         .unpivot(
             on=metrics,
             index=["_start", "_end", "project_id", "model", "dimensions"],
@@ -230,22 +233,29 @@ def usage_frame(
             value_name="value",
         )
         .filter(pl.col("value").is_not_null())
+        .with_columns(pl.col("metric").cast(pl.Categorical))
         .select(
-            pl.lit(PROVIDER).alias("provider"),
-            pl.lit(endpoint).alias("endpoint"),
-            pl.lit(kind).alias("service"),
-            pl.col("project_id").cast(pl.String).alias("resource_id"),
-            pl.col("model").cast(pl.String).alias("resource_name"),
+            _category(PROVIDER).alias("provider"),
+            _category(endpoint).alias("endpoint"),
+            _category(kind).alias("service"),
+            pl.col("project_id").alias("resource_id"),
+            pl.col("model").alias("resource_name"),
             pl.col("metric"),
-            pl.col("metric").replace_strict(UNITS, default="tokens").alias("unit"),
+            pl.col("metric")
+            .replace_strict(UNITS, default="tokens", return_dtype=pl.Categorical)
+            .alias("unit"),
             _ts("_start").alias("period_start"),
             _ts("_end").alias("period_end"),
-            pl.lit(width).alias("granularity"),
+            _category(width).alias("granularity"),
             pl.col("value").cast(pl.Float64),
             pl.col("dimensions"),
             _ts("_start").dt.date().alias("billing_date"),
         )
     )
+
+
+def _category(value: str) -> pl.Expr:
+    return pl.lit(value).cast(pl.Categorical)
 
 
 def _check_counts_are_numbers(wide: pl.DataFrame, endpoint: str) -> None:
