@@ -188,3 +188,10 @@ def test_quiet_fixed_plan_database_back_to_payg() -> None:
     # 2M commands at $0.20 per 100k = $4 at pay-as-you-go vs the 1 GB plan's $20 a month
     assert c.basis_usd == Decimal(20) and c.savings_usd == pytest.approx(Decimal(16))
     assert "pay-as-you-go" in c.title
+
+
+def test_allowance_already_used_up_names_the_day() -> None:
+    store = new_store()
+    _vercel(store, "Fast Data Transfer", [100.0] * 31)  # 1,000 GB reached on the 10th
+    [limit] = scaling.time_to_limits(_ctx(store))
+    assert limit.days_to_limit == 0 and limit.limit_date == date(2025, 1, 10)

@@ -246,12 +246,14 @@ def _vercel_limits(ctx: RuleContext) -> list[TimeToLimit]:
         included = ctx.cfg.num(f"vercel.{key}")
         frame = days.select("date", pl.col("quantity").alias("value"))
         ttl = fc.time_to_limit(frame, included, kind="cumulative", horizon_days=ctx.month.days)
+        crossed = frame.filter(pl.col("value").cum_sum() >= included)["date"]
         out.append(
             TimeToLimit(
                 provider="vercel", resource=service, metric="consumed_quantity", limit=included,
                 used=ttl.current, projected_month_end=_month_end(ctx, days),
                 days_to_limit=None if ttl.days is None else float(ttl.days),
-                limit_date=ttl.crossing_date,
+                # Already used up: the billing day it happened; else the forecast's day.
+                limit_date=crossed[0] if crossed.len() else ttl.crossing_date,
             )
         )  # fmt: skip
     return out
