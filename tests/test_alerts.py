@@ -97,6 +97,27 @@ def test_bad_rule_names_itself() -> None:
         alerts.load_rules(cfg)
 
 
+def test_one_alert_per_anomaly_episode_above_the_dollar_threshold() -> None:
+    from contribux_costs.models import Anomaly
+
+    def episode(day: int, days: int, excess: str) -> Anomaly:
+        start = date(2025, 1, day)
+        return Anomaly(
+            provider="openai", service="OpenAI API", start=start,
+            end=date(2025, 1, day + days - 1), days=days, cost_usd=Decimal(excess) + 30,
+            expected_usd=Decimal(30), excess_usd=Decimal(excess), excess_pct=float(excess) / 0.3,
+        )  # fmt: skip
+
+    res = _result({})
+    res.anomalies = [episode(3, 2, "120"), episode(17, 1, "96.7"), episode(24, 1, "12")]
+    found = [a for a in alerts.evaluate(res, Config.load()) if a.rule_id == "cost_anomaly"]
+    assert [(a.day, a.observed) for a in found] == [
+        (date(2025, 1, 3), 120.0),
+        (date(2025, 1, 17), 96.7),
+    ]
+    assert "2025-01-03 to 2025-01-04" in found[0].message and found[0].provider == "openai"
+
+
 def test_alerts_at_or_above() -> None:
     res = _result({2: "150"}, neon="1000")
     found = alerts.evaluate(res, Config.load())

@@ -4,14 +4,15 @@ Rule format (``[[alerts.rules]]`` in the analysis config; add your own in an ove
 
     id = "openai_daily_cost"      # stable id
     name = "High OpenAI usage"
-    metric = "daily_cost"          # daily_cost | monthly_cost | budget_share
+    metric = "daily_cost"          # daily_cost | monthly_cost | budget_share | anomaly
     providers = ["openai"]         # whose cost; empty = all providers
     budget = "database"            # budget_share only: a key of [budgets]
     basis = "actual"               # monthly_cost / budget_share: actual | forecast
     threshold = 100.0              # USD, or a share of the budget (1.5 = 150 %)
     severity = "medium"            # info | low | medium | high | critical
 
-``daily_cost`` fires once per *episode* (consecutive billing days above the threshold). Budget
+``daily_cost`` fires once per *episode* (consecutive billing days above the threshold);
+``anomaly`` once per anomaly episode whose excess is at least ``threshold`` USD. Budget
 levels (``[alerts.budget_levels]``) add one alert per budget and basis: the highest level crossed.
 """
 
@@ -43,7 +44,7 @@ class AlertRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     name: str
-    metric: Literal["daily_cost", "monthly_cost", "budget_share"]
+    metric: Literal["daily_cost", "monthly_cost", "budget_share", "anomaly"]
     providers: list[str] = []
     budget: str | None = None
     basis: Literal["actual", "forecast"] = "actual"
@@ -166,10 +167,27 @@ def _budget(cfg: Config, name: str) -> float | None:
     return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
+def _anomaly(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert]:
+    out = []
+    for a in result.anomalies:
+        wanted = not rule.providers or a.provider in rule.providers
+        if not wanted or a.excess_usd < Decimal(str(rule.threshold)):
+            continue
+        span = f"{a.start}" + (f" to {a.end}" if a.end != a.start else "")
+        msg = (
+            f"{rule.name}: {a.provider} {a.service} spent ${a.cost_usd:,.2f} on {span}, "
+            f"${a.excess_usd:,.2f} ({a.excess_pct:.0f}%) over its usual ${a.expected_usd:,.2f}"
+        )
+        alert = _alert(rule, float(a.excess_usd), "anomaly", a.start, msg)
+        out.append(alert.model_copy(update={"provider": a.provider}))
+    return out
+
+
 _RULE_KINDS = {
     "daily_cost": _daily_cost,
     "monthly_cost": _monthly_cost,
     "budget_share": _budget_share,
+    "anomaly": _anomaly,
 }
 
 
