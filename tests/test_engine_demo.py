@@ -72,6 +72,8 @@ def test_finds_the_planted_spike_with_its_excess(demo: AnalysisResult) -> None:
     assert abs(spike.excess_usd - planted) <= planted * Decimal("0.05")
     alert = next(a for a in demo.alerts if a.rule_id == "openai_daily_cost")
     assert alert.day == day and alert.severity == "medium"
+    [episode_alert] = [a for a in demo.alerts if a.rule_id == "cost_anomaly"]  # one per episode
+    assert episode_alert.day == day
 
 
 def test_finds_branch_sprawl_priced_per_extra_branch_month(demo: AnalysisResult) -> None:
