@@ -96,6 +96,36 @@ class RateLimiter:
             self.sleep(wait)
 
 
+class SlidingWindowLimiter(RateLimiter):
+    """At most ``limit`` requests in any ``window_s`` seconds (Neon: 30 per minute).
+
+    Unlike a token bucket with a burst, a run of up to ``limit`` requests goes at network speed,
+    and no window ever holds more than ``limit`` (a 30/min bucket with burst 5 allows 35).
+    """
+
+    def __init__(
+        self,
+        limit: int = 30,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(per_minute=limit * 60.0 / window_s, burst=limit, clock=clock, sleep=sleep)
+        self.limit, self.window_s = limit, window_s
+        self.sent: list[float] = []
+
+    def acquire(self) -> None:
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.sent = [t for t in self.sent if now - t < self.window_s]
+                if len(self.sent) < self.limit:
+                    self.sent.append(now)
+                    return
+                wait = self.window_s - (now - self.sent[0])
+            self.sleep(max(wait, 0.001))
+
+
 class Caller:
     """Runs one logical request under the retry policy and names provider/endpoint on failure."""
 
@@ -256,7 +286,7 @@ class HttpClients:
 
 def default_limiters() -> dict[str, RateLimiter]:
     # Neon documents ~30 requests/minute per account, shared by the consumption endpoints.
-    return {"neon": RateLimiter(per_minute=30, burst=5)}
+    return {"neon": SlidingWindowLimiter(limit=30, window_s=60.0)}
 
 
 def get_json(client: httpx.Client, path: str, params: object = None) -> tuple[object, str]:

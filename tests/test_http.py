@@ -249,3 +249,22 @@ def test_close_closes_plain_clients_too() -> None:
     plain = clients.plain_client()
     clients.close()
     assert plain.is_closed
+
+
+def test_sliding_window_never_exceeds_its_limit_in_any_window() -> None:
+    from contribux_costs.http import SlidingWindowLimiter
+
+    now = [0.0]
+    sent: list[float] = []
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    limiter = SlidingWindowLimiter(limit=30, window_s=60.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(75):
+        limiter.acquire()
+        sent.append(now[0])
+        now[0] += 0.1  # the request itself
+    assert sent[29] < 3.0  # the first 30 go at network speed
+    assert sent[30] >= 60.0  # the 31st waits for the first to leave the window
+    assert max(sum(1 for t in sent if s <= t < s + 60.0) for s in sent) == 30

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from contribux_costs.bench.loopback import Loopback, SlidingWindowLimiter
+from contribux_costs.bench.loopback import Loopback
 from contribux_costs.collectors.base import CollectContext, Task
 from contribux_costs.collectors.neon import NeonCollector
 from contribux_costs.collectors.openai import OpenAICollector
@@ -33,7 +33,7 @@ from contribux_costs.collectors.upstash import UpstashCollector
 from contribux_costs.collectors.vercel import ENDPOINT as VERCEL_CHARGES
 from contribux_costs.collectors.vercel import VercelCollector, la_days, split_la
 from contribux_costs.config import Settings
-from contribux_costs.http import HttpClients, RateLimiter, RetryPolicy
+from contribux_costs.http import HttpClients, RateLimiter, RetryPolicy, SlidingWindowLimiter
 from contribux_costs.periods import Month, Window
 from contribux_costs.runner import demo_now
 from contribux_costs.store import Store, open_store

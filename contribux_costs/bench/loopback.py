@@ -22,7 +22,6 @@ import httpx
 from contribux_costs.config import Settings
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.transport import DemoClock, demo_transport
-from contribux_costs.http import RateLimiter
 
 HOST_HEADER = "x-bench-host"
 NOW_HEADER = "x-bench-now"  # the demo's "now" for this request (snapshot APIs replayed per day)
@@ -150,28 +149,3 @@ def max_per_window(times: list[float], window_s: float) -> int:
             lo += 1
         best = max(best, hi - lo + 1)
     return best
-
-
-class SlidingWindowLimiter(RateLimiter):
-    """At most ``limit`` requests in any ``window_s`` seconds (Neon: 30 per minute).
-
-    Unlike a token bucket with a burst, a run of up to ``limit`` requests goes at network speed,
-    and no 60 s window ever holds more than ``limit`` (a 30/min bucket with burst 5 allows 35).
-    """
-
-    def __init__(self, limit: int = 30, window_s: float = 60.0) -> None:
-        super().__init__(per_minute=limit * 60.0 / window_s, burst=limit)
-        self.limit, self.window_s = limit, window_s
-        self.sent: list[float] = []
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.sent = [t for t in self.sent if now - t < self.window_s]
-                if len(self.sent) < self.limit:
-                    self.sent.append(now)
-                    return
-                wait = self.window_s - (now - self.sent[0])
-            time.sleep(max(wait, 0.001))
