@@ -31,10 +31,8 @@ setup: ## Create/refresh the environment from uv.lock (installs uv through pip i
 	@$(UV) sync --frozen --quiet
 
 report: setup ## Collect MONTH (and the month before) and render reports/MONTH/report.html
-	@m="$(or $(MONTH),$(PREV_MONTH))"; \
-	 CONTRIBUX_COSTS_DB="$(DB)" $(UV_RUN) contribux-costs collect --month "$$(date -u -d "$$m-01 -1 day" +%Y-%m)" >/dev/null && \
-	 CONTRIBUX_COSTS_DB="$(DB)" $(UV_RUN) contribux-costs collect --month "$$m" && \
-	 CONTRIBUX_COSTS_DB="$(DB)" $(UV_RUN) contribux-costs report --month "$$m" --reports-dir "$(REPORTS_DIR)"
+	@CONTRIBUX_COSTS_DB="$(DB)" $(UV_RUN) contribux-costs report --collect \
+	  --month "$(or $(MONTH),$(PREV_MONTH))" --reports-dir "$(REPORTS_DIR)"
 
 test: setup ## Run the test suite
 	$(UV_RUN) pytest -q

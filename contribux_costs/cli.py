@@ -67,10 +67,34 @@ def _progress() -> Callable[[str, str], None]:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.reports import render_month
 
-    done = render_month(_month(args), _db(args, settings), Path(args.reports_dir))
+    month = _month(args)
+    if args.collect and not _collect_for_report(month, settings, _db(args, settings)):
+        return 1
+    done = render_month(month, _db(args, settings), Path(args.reports_dir))
     for f in done.files:
         print(f"wrote {f} ({f.stat().st_size / 1e6:.1f} MB) in {done.seconds:.1f}s")
     return 0
+
+
+def _collect_for_report(month: Month, settings: Settings, db: Path) -> bool:
+    """Collect the month and the month before (for the change); the store is closed before the
+    notebooks open it read-only. Only a failure of the month itself stops the report."""
+    from contribux_costs.runner import collect_month
+    from contribux_costs.store import open_store
+
+    with open_store(db) as store:
+        before = collect_month(settings, store, month.prev, progress=_progress())
+        report = collect_month(settings, store, month, progress=_progress())
+    if before is not None and not before.ok:
+        print(f"warning: collecting {month.prev} (for the comparison) had errors:", file=sys.stderr)
+        print("\n".join(before.summary_lines()), file=sys.stderr)
+    if report is None:
+        print(f"{month} is settled and already collected: re-priced, not collected again")
+        return True
+    print("\n".join(report.summary_lines()))
+    if report.demo:
+        print("(DEMO DATA: no provider is configured; see .env.example)")
+    return report.ok
 
 
 def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
@@ -140,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--month", help="YYYY-MM (default: the previous full month)")
     r.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     r.add_argument("--reports-dir", default="reports", help="output folder (default: reports)")
+    r.add_argument(
+        "--collect", action="store_true", help="collect the month and the month before first"
+    )
     r.set_defaults(func=cmd_report)
 
     a = sub.add_parser("analyze", help="recommendations, projections, findings for a month")

@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -55,9 +56,14 @@ def render_month(
     reports_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{month}-", dir=reports_dir))
     try:
-        files = [
-            _render_one(nb_dir / f"{name}.ipynb", staging, month, db_path) for name in notebooks
-        ]
+        # Each notebook runs in its own kernel: render them side by side (kernel start-up and
+        # imports dominate, and the machine has more than one core).
+        with ThreadPoolExecutor(max_workers=len(notebooks)) as pool:
+            futures = [
+                pool.submit(_render_one, nb_dir / f"{name}.ipynb", staging, month, db_path)
+                for name in notebooks
+            ]
+            files = [f.result() for f in futures]
         (staging / "summary.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
         target = reports_dir / str(month)
         _swap_in(staging, target)

@@ -14,7 +14,7 @@ from contribux_costs.collectors.base import CollectContext, Task
 from contribux_costs.config import Settings
 from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.http import HttpClients, RetryPolicy
-from contribux_costs.periods import Window
+from contribux_costs.periods import Month, Window
 from contribux_costs.redact import mask_values, redact
 from contribux_costs.store import Store
 from contribux_costs.workspace import Workspace, resolve
@@ -188,6 +188,44 @@ def _run_task(
         return
     result.windows_ok += 1
     result.rows += sw.rows
+
+
+def is_settled(store: Store, month: Month, sources: list[str], settle_days: int) -> bool:
+    """Whether every source has an ok run over the whole month that finished ``settle_days``
+    after it ended: providers restate only recent periods, so collecting it again changes nothing.
+    """
+    if not sources or not month.is_complete():
+        return False
+    start, end = month.window.start, month.window.end
+    # Per source, its latest run touching the month must be all ok, span the whole month (a day's
+    # slack: Vercel's month is the Los Angeles one) and have finished after the settle period.
+    done = store.query(
+        "WITH runs AS (SELECT provider, run_id, bool_and(status = 'ok') AS ok, "
+        "min(window_start) AS ws, max(window_end) AS we, max(finished_at) AS fin "
+        "FROM ingest_ledger WHERE window_start < ? AND window_end > ? GROUP BY ALL) "
+        "SELECT provider FROM runs GROUP BY provider HAVING arg_max(ok, fin) "
+        "AND arg_max(ws, fin) <= ? AND arg_max(we, fin) >= ? AND max(fin) >= ?",
+        [
+            end,
+            start,
+            start + timedelta(days=1),
+            end - timedelta(days=1),
+            end + timedelta(days=settle_days),
+        ],
+    )
+    return set(sources) <= set(done["provider"].to_list())
+
+
+def collect_month(
+    settings: Settings, store: Store, month: Month, progress: Progress | None = None
+) -> CollectReport | None:
+    """Collect ``month`` unless it is settled (then only its FOCUS rows are re-priced: None)."""
+    ws = resolve(settings)
+    if is_settled(store, month, ws.sources, settings.repull_days):
+        report = CollectReport("", month.window, ws.demo, {})
+        _rebuild_focus(settings, store, month.window, report)
+        return None if report.ok else report
+    return collect(settings, store, month.window, progress=progress, workspace=ws)
 
 
 def demo_now(window: Window, now: datetime | None = None) -> datetime:

@@ -196,3 +196,41 @@ def demo_transport_echoing(settings: Settings, key: str) -> httpx.MockTransport:
         return httpx.Response(response.status_code, json=body)
 
     return httpx.MockTransport(handle)
+
+
+def test_a_settled_month_is_repriced_not_collected_again() -> None:
+    from contribux_costs.runner import collect_month, is_settled
+
+    settings = Settings(_env_file=None)
+    store = open_store()
+    jan = Month.parse("2025-01")
+    sources = resolve(settings).sources
+    assert not is_settled(store, jan, sources, settings.repull_days)
+    first = collect_month(settings, store, jan)
+    assert first is not None and first.ok
+    runs = store.scalar("SELECT count(*) FROM ingest_ledger")
+    assert is_settled(store, jan, sources, settings.repull_days)
+    assert collect_month(settings, store, jan) is None
+    assert store.scalar("SELECT count(*) FROM ingest_ledger") == runs  # nothing fetched
+    assert store.scalar("SELECT count(*) FROM focus_charges") > 0
+
+
+def test_a_month_is_not_settled_when_a_source_last_failed_or_is_open() -> None:
+    from contribux_costs.runner import collect_month, is_settled
+
+    settings = Settings(_env_file=None)
+    store = open_store()
+    jan = Month.parse("2025-01")
+    collect_month(settings, store, jan)
+    sources = resolve(settings).sources
+    # the latest run of one source failed: that source must be collected again
+    store.record_failure(
+        "neon",
+        "consumption_history/v2/projects",
+        jan.window,
+        {"run_id": "later", "started_at": datetime.now(UTC)},
+        "HTTP 503",
+    )
+    assert not is_settled(store, jan, sources, settings.repull_days)
+    current = Month.containing(datetime.now(UTC).date())
+    assert not is_settled(store, current, sources, settings.repull_days)
