@@ -22,7 +22,7 @@ from contribux_costs.collectors.upstash import (
     parse_databases,
 )
 from contribux_costs.config import Settings
-from contribux_costs.errors import SchemaError
+from contribux_costs.errors import CollectError, SchemaError
 from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Month, Window
 from contribux_costs.runner import collect
@@ -383,3 +383,42 @@ def test_through_the_runner_no_secret_in_any_table() -> None:
     assert store.scalar("SELECT count(*) FROM upstash_snapshots") == 2
     for secret in SECRETS:
         assert tables_containing(store, secret) == [], secret
+
+
+def test_a_database_deleted_between_list_and_stats_does_not_cost_the_others() -> None:
+    fake = FakeUpstash()
+    del fake.stats[VECTOR]  # listed, but its stats answer 404 (deleted in between)
+    store = open_store(":memory:")
+
+    def gone(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/v2/redis/stats/{VECTOR}":
+            return httpx.Response(404, json={"error": "database not found"})
+        return fake(request)
+
+    ctx = context(fake, NOW, store)
+    ctx.clients = HttpClients(settings(), httpx.MockTransport(gone), ctx.clients.policy)
+    collector = make_collector(settings())
+    task = next(
+        t for t in collector.tasks(Month.containing(NOW.date()).window, ctx) if t.endpoint == STATS
+    )
+    store.write_slice(collector.fetch(task, ctx), {"run_id": "t", "started_at": NOW})
+    ids = store.query("SELECT database_id FROM upstash_snapshots")["database_id"].to_list()
+    assert ids == [REPOS]
+
+
+def test_any_other_stats_failure_still_fails_the_run() -> None:
+    fake = FakeUpstash()
+    ctx = context(fake, NOW, open_store(":memory:"))
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/v2/redis/stats/{VECTOR}":
+            return httpx.Response(403, json={"error": "forbidden"})
+        return fake(request)
+
+    ctx.clients = HttpClients(settings(), httpx.MockTransport(broken), ctx.clients.policy)
+    collector = make_collector(settings())
+    task = next(
+        t for t in collector.tasks(Month.containing(NOW.date()).window, ctx) if t.endpoint == STATS
+    )
+    with pytest.raises(CollectError, match="HTTP 403"):
+        collector.fetch(task, ctx)

@@ -168,7 +168,14 @@ def take_snapshots(
     for db in databases:
         at = now()
         path = f"redis/stats/{db.id}"
-        got, _ = caller.call(STATS, partial(get_json, client, path))
+        try:
+            got, _ = caller.call(STATS, partial(get_json, client, path))
+        except CollectError as exc:
+            if exc.status != 404:
+                raise
+            # Deleted between the list and its stats call: the others' snapshots still count.
+            log.warning("upstash database %s vanished before its stats were read", db.id)
+            continue
         stats = drop_secret_keys(got)
         if not isinstance(stats, dict):
             raise SchemaError(PROVIDER, STATS, f"stats of database {db.id} is not a JSON object")
