@@ -156,7 +156,7 @@ def recon_table(recon: Reconciliation) -> pl.DataFrame:
             "computed": r.computed_usd,
             "billed": r.billed_usd,
             "variance": r.variance_usd,
-            "variance %": None if r.variance_pct is None else round(r.variance_pct, 1),
+            "variance %": None if r.variance_pct is None else round(r.variance_pct, 1) + 0.0,
             "flagged": "⚑ flagged" if r.flagged else "",
             "detail": r.detail,
         }
