@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from contribux_costs.errors import StoreError
 from contribux_costs.periods import Window
@@ -68,8 +69,11 @@ class Store:
         if frame.height == 0:
             return
         # The registered name is per connection: hold the lock so two threads never share it.
+        self._insert_arrow(con, table, frame.to_arrow())
+
+    def _insert_arrow(self, con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
         with self.lock:
-            con.register("_incoming", frame.to_arrow())
+            con.register("_incoming", data)
             try:
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _incoming')
             finally:
@@ -126,21 +130,24 @@ class Store:
             "AND window_start >= ? AND window_end <= ?",
             [sw.provider, sw.endpoint, sw.window.start, sw.window.end],
         )
-        if not sw.raw:
-            return
-        frame = pl.DataFrame(
-            {
-                "provider": [sw.provider] * len(sw.raw),
-                "endpoint": [sw.endpoint] * len(sw.raw),
-                "window_start": [sw.window.start] * len(sw.raw),
-                "window_end": [sw.window.end] * len(sw.raw),
-                "seq": list(range(len(sw.raw))),
-                "request_params": [json.dumps(p.params, default=str) for p in sw.raw],
-                "fetched_at": [p.fetched_at for p in sw.raw],
-                "payload": [p.body for p in sw.raw],
-            }
-        )
-        self.insert_frame(con, "raw_payloads", frame)
+        # One page at a time, straight from the Python strings into Arrow (no polars frame of
+        # every page: a month of minute buckets is ~320 MB of bodies, and each extra copy of all
+        # of them raised the write's peak memory by that much).
+        for seq, page in enumerate(sw.raw):
+            table = pa.table(
+                {
+                    "provider": [sw.provider],
+                    "endpoint": [sw.endpoint],
+                    "window_start": pa.array([sw.window.start], pa.timestamp("us", "UTC")),
+                    "window_end": pa.array([sw.window.end], pa.timestamp("us", "UTC")),
+                    "seq": pa.array([seq], pa.int32()),
+                    "request_params": [json.dumps(page.params, default=str)],
+                    "fetched_at": pa.array([page.fetched_at], pa.timestamp("us", "UTC")),
+                    "payload": pa.array([page.body], pa.large_string()),
+                }
+            )
+            self._insert_arrow(con, "raw_payloads", table)
+            del table
 
     # -- lifecycle -----------------------------------------------------------------------
     def migrate(self) -> list[int]:
