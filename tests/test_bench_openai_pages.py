@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -72,3 +73,22 @@ def test_anything_doubtful_falls_back_to_the_exact_parse(what: str, change: Any)
         change(page)
         body = json.dumps(page)
     assert fast_usage_page(body) is None, what
+
+
+def test_normalizing_in_slices_gives_the_whole_window_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contribux_costs.collectors import openai
+
+    wide = fast_usage_page(write_pages(Plan(250), tmp_path)[0].read_text())
+    assert wide is not None
+    whole = usage_frame(wide.wide, "completions", "usage/x", "1m")
+    monkeypatch.setattr(openai, "NORMALIZE_SLICE", 64)
+    sliced = openai._usage_frame_in_slices(wide.wide, "completions", "usage/x", "1m")
+    assert whole.height > 250 * 6 and sliced.n_chunks() > 1  # normalized piece by piece
+    # The same rows (a table has no order; the unpivot orders by metric within each slice).
+    order = ["period_start", "resource_id", "resource_name", "metric"]
+    assert_frame_equal(
+        sliced.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order),
+        whole.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order),
+    )

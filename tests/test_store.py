@@ -214,3 +214,52 @@ def test_query_and_scalar_take_parameters() -> None:
     assert frame["n"][0] == 2
     assert store.scalar("SELECT ? + 1", [41]) == 42
     assert store.scalar("SELECT value FROM workspace WHERE key = 'nothing'") is None
+
+
+def test_dictionary_json_goes_in_checked_once_per_value_and_stays_queryable() -> None:
+    store = open_store()
+    frame = usage(range(3)).with_columns(
+        pl.Series("dimensions", ['{"model": "a"}', '{"model": "b"}', '{"model": "a"}']).cast(
+            pl.Categorical
+        )
+    )
+    store.write_slice(slice_(0, 3, usage=frame), LEDGER)
+    got = store.query("SELECT dimensions->>'model' AS m, typeof(dimensions) AS t FROM usage")
+    assert got["m"].to_list() == ["a", "b", "a"] and set(got["t"]) == {"JSON"}
+
+
+def test_only_checked_dictionary_text_is_handed_over_as_arrow_json() -> None:
+    import pyarrow as pa
+
+    from contribux_costs.store.core import _trusted_json
+
+    store = open_store()
+    good = pa.table({"d": pa.array(['{"a": 1}', None, '{"a": 1}']).dictionary_encode()})
+    typed = _trusted_json(store.con, good, "d").column("d").type
+    assert isinstance(typed, pa.DictionaryType) and isinstance(typed.value_type, pa.JsonType)
+    bad = pa.table({"d": pa.array(['{"a": 1}', "{oops"]).dictionary_encode()})
+    assert _trusted_json(store.con, bad, "d").equals(bad)
+    plain = pa.table({"d": pa.array(['{"a": 1}'])})
+    assert _trusted_json(store.con, plain, "d").equals(plain)
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_text_that_is_not_json_is_still_refused(categorical: bool) -> None:
+    store = open_store()
+    store.write_slice(slice_(0, 2, value=5.0), LEDGER)
+    dims = pl.Series("dimensions", ['{"model": "a"}', "{not json"])
+    frame = usage(range(2)).with_columns(dims.cast(pl.Categorical) if categorical else dims)
+    with pytest.raises(StoreError, match="usage/completions"):
+        store.write_slice(slice_(0, 2, usage=frame), LEDGER)
+    assert totals(store)["usage"] == (2, 10.0)
+
+
+def test_a_frame_bigger_than_one_insert_slice_goes_in_whole(monkeypatch: Any) -> None:
+    import contribux_costs.store.core as core
+
+    monkeypatch.setattr(core, "INSERT_SLICE_ROWS", 4)
+    store = open_store()
+    store.write_slice(slice_(0, 10), LEDGER)
+    assert totals(store)["usage"] == (10, 10.0)
+    rows = store.query("SELECT period_start FROM usage ORDER BY period_start")["period_start"]
+    assert rows.to_list() == [D0 + d * DAY for d in range(10)]
