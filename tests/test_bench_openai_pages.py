@@ -92,3 +92,57 @@ def test_normalizing_in_slices_gives_the_whole_window_at_once(
         sliced.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order),
         whole.with_columns(pl.col(pl.Categorical).cast(pl.String)).sort(order),
     )
+
+
+ENVELOPES = [
+    ('{"object": "page", "data": [], "has_more": true, "next_page": "c2"}', ("tail", True, "c2")),
+    (
+        '{"object":"page","data":[{"x":[1]}],"has_more":false,"next_page":null}',
+        ("tail", False, None),
+    ),
+    ('{"object": "page", "data": []}', ("duckdb", False, None)),
+    # Keys in another order: not the tail shortcut, DuckDB reads the envelope.
+    ('{"has_more": true, "next_page": "c3", "object": "page", "data": []}', ("duckdb", True, "c3")),
+    (
+        '{"object": "page", "data": [], "has_more": true, "next_page": "a]b"}',
+        ("duckdb", True, "a]b"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "want"), ENVELOPES)
+def test_the_cursor_is_read_ahead_of_the_results(body: str, want: tuple[Any, ...]) -> None:
+    from contribux_costs.collectors import openai_pages as op
+
+    env = op.page_envelope(body)
+    assert env is not None and (env.has_more, env.next_page) == want[1:]
+    assert (op._tail_envelope(body) is not None) == (want[0] == "tail")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"object": "page", "data": [',
+        '{"object": "list", "data": [], "has_more": false}',
+        '{"object": "page", "data": [], "has_more": true, "next_page": null}',
+        '{"object": "page", "data": [], "has_more": "yes", "next_page": "c"}',
+    ],
+)
+def test_a_doubtful_envelope_is_not_read_ahead(body: str) -> None:
+    from contribux_costs.collectors.openai_pages import page_envelope
+
+    assert page_envelope(body) is None  # the page is parsed in full at once, raising as before
+
+
+def test_a_cursor_that_the_full_parse_contradicts_is_a_schema_error() -> None:
+    from concurrent.futures import Future
+
+    from contribux_costs.collectors.openai import _settled
+    from contribux_costs.collectors.openai_pages import Envelope, WidePage
+    from contribux_costs.errors import SchemaError
+
+    done: Future[WidePage] = Future()
+    done.set_result(WidePage(pl.DataFrame(), True, "b"))
+    assert _settled(done, Envelope(True, "b"), "usage/x").next_page == "b"
+    with pytest.raises(SchemaError, match="next_page"):
+        _settled(done, Envelope(True, "a"), "usage/x")

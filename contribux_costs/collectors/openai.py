@@ -9,6 +9,7 @@ live responses (a number in the spec), so both are parsed into Decimal.
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,13 @@ import httpx
 import polars as pl
 
 from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.openai_pages import WidePage, fast_usage_page, is_count
+from contribux_costs.collectors.openai_pages import (
+    Envelope,
+    WidePage,
+    fast_usage_page,
+    is_count,
+    page_envelope,
+)
 from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.http import get_json
 from contribux_costs.paginate import CursorPaginator
@@ -83,17 +90,22 @@ class OpenAICollector:
         path = f"organization/usage/{kind}"
         client = ctx.clients.client("openai")
         caller = ctx.clients.caller(PROVIDER)
-        wides, raw = [], []
+        raw: list[RawPage] = []
+        parsed: list[tuple[Future[WidePage], Envelope | WidePage]] = []
         paginator = CursorPaginator(PROVIDER, task.endpoint)
-        for cursor in paginator:
-            sent = dict(params) if cursor is None else {**params, "page": cursor}
-            page, body = caller.call(
-                task.endpoint,
-                lambda s=sent: _get_usage_page(client, path, s, task.endpoint),  # type: ignore[misc]
-            )
-            wides.append(page.wide)
-            raw.append(RawPage(sent, ctx.now(), body))
-            paginator.advance(page.next_page if page.has_more else None)
+        # Each page's results are parsed in a worker while the next page is asked for (its
+        # cursor read ahead from the envelope): pages parse side by side instead of in turn.
+        with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="openai-parse") as pool:
+            for cursor in paginator:
+                sent = dict(params) if cursor is None else {**params, "page": cursor}
+                page, body = caller.call(
+                    task.endpoint,
+                    lambda s=sent: _get_usage_body(client, path, s, task.endpoint),  # type: ignore[misc]
+                )
+                raw.append(RawPage(sent, ctx.now(), body))
+                parsed.append((_parse_later(pool, page, body, task.endpoint), page))
+                paginator.advance(page.next_page if page.has_more else None)
+            wides = [_settled(f, page, task.endpoint).wide for f, page in parsed]
         frame = _usage_frame_in_slices(_concat(wides), kind, task.endpoint, self.bucket_width)
         return SliceWrite(PROVIDER, task.endpoint, task.window, {"usage": frame}, raw)
 
@@ -154,14 +166,44 @@ def _usage_frame_in_slices(
     return pl.concat([p for p in pieces if p.width], rechunk=False)
 
 
-def _get_usage_page(
+PARSE_THREADS = 2
+
+
+def _get_usage_body(
     client: httpx.Client, path: str, params: dict[str, Any], endpoint: str
-) -> tuple[WidePage, str]:
-    """One attempt: GET, raise for status, parse the page (a body that is not JSON is retried)."""
+) -> tuple[Envelope | WidePage, str]:
+    """One attempt: GET, raise for status, and read the page's envelope (a doubtful one, or a
+    body that is not JSON, gets the full parse at once: its error is raised or retried here)."""
     response = client.get(path, params=params)
     response.raise_for_status()
     body = response.text
-    return fast_usage_page(body) or exact_usage_page(json.loads(body), endpoint), body
+    return page_envelope(body) or parse_usage_body(body, endpoint), body
+
+
+def _parse_later(
+    pool: ThreadPoolExecutor, page: Envelope | WidePage, body: str, endpoint: str
+) -> Future[WidePage]:
+    if isinstance(page, WidePage):
+        done: Future[WidePage] = Future()
+        done.set_result(page)
+        return done
+    return pool.submit(parse_usage_body, body, endpoint)
+
+
+def _settled(parsed: Future[WidePage], followed: Envelope | WidePage, endpoint: str) -> WidePage:
+    """The worker's page, checked against the envelope whose cursor was followed."""
+    try:
+        page = parsed.result()
+    except json.JSONDecodeError as exc:  # DuckDB read it as JSON, Python does not
+        raise SchemaError(PROVIDER, endpoint, f"page is not standard JSON: {exc}") from None
+    if (page.has_more, page.next_page) != (followed.has_more, followed.next_page):
+        raise SchemaError(PROVIDER, endpoint, "page's has_more/next_page read two ways differ")
+    return page
+
+
+def parse_usage_body(body: str, endpoint: str) -> WidePage:
+    """A usage page's text → its wide frame: DuckDB's fast parse, else the exact validation."""
+    return fast_usage_page(body) or exact_usage_page(json.loads(body), endpoint)
 
 
 def exact_usage_page(parsed: object, endpoint: str) -> WidePage:

@@ -15,6 +15,7 @@ with ``json.loads`` and the exact validation, which names the problem (or raises
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,3 +134,67 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...] | None:
     # duckdb 2: a partly fetched result blocks the connection, so fetch everything.
     rows = con.execute(sql).fetchall()
     return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A page's cursor fields, read ahead of its results (to ask for the next page sooner)."""
+
+    has_more: bool
+    next_page: str | None
+
+
+ENVELOPE_SQL = (
+    "SELECT json_extract(p, ['$.object', '$.has_more', '$.next_page'])::VARCHAR[] "
+    "FROM (SELECT ?::VARCHAR AS p)"
+)
+
+
+def page_envelope(body: str) -> Envelope | None:
+    """The documented envelope of a JSON page, or ``None`` when the body is not JSON or the
+    envelope is doubtful: the caller then parses the page in full at once, which raises the same
+    error as before (retryable or schema). The caller checks it against the full parse."""
+    return _tail_envelope(body) or _parsed_envelope(body)
+
+
+HEAD = re.compile(r'\s*\{\s*"object"\s*:\s*"page"\s*,\s*"data"\s*:\s*\[')
+
+
+def _tail_envelope(body: str) -> Envelope | None:
+    # The API writes {"object":"page","data":[...],"has_more":..,"next_page":..}: what follows
+    # the data list's last "]" is read alone (microseconds, not a parse of 46 MB).
+    end = body.rfind("]")
+    tail = body[end + 1 :].strip()
+    if end < 0 or not HEAD.match(body[:200]) or not tail.startswith(","):
+        return None
+    try:
+        fields = json.loads("{" + tail[1:])
+    except ValueError:
+        return None
+    if not isinstance(fields, dict) or set(fields) - {"has_more", "next_page"}:
+        return None
+    more, cursor = fields.get("has_more", False), fields.get("next_page")
+    if not isinstance(more, bool) or not (cursor is None or isinstance(cursor, str)):
+        return None
+    if more and not cursor:
+        return None
+    return Envelope(more, cursor if more else None)
+
+
+def _parsed_envelope(body: str) -> Envelope | None:
+    con = duckdb.connect()
+    try:
+        rows = con.execute(ENVELOPE_SQL, [body]).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    obj, more, cursor = rows[0][0] if rows and rows[0][0] else (None, None, None)
+    if obj != '"page"' or more not in (None, "true", "false"):
+        return None
+    if cursor not in (None, "null") and not str(cursor).startswith('"'):
+        return None
+    next_page = json.loads(cursor) if cursor not in (None, "null") else None
+    if more == "true" and not next_page:
+        return None
+    return Envelope(more == "true", next_page if more == "true" else None)
