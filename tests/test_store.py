@@ -252,14 +252,3 @@ def test_text_that_is_not_json_is_still_refused(categorical: bool) -> None:
     with pytest.raises(StoreError, match="usage/completions"):
         store.write_slice(slice_(0, 2, usage=frame), LEDGER)
     assert totals(store)["usage"] == (2, 10.0)
-
-
-def test_a_frame_bigger_than_one_insert_slice_goes_in_whole(monkeypatch: Any) -> None:
-    import contribux_costs.store.core as core
-
-    monkeypatch.setattr(core, "INSERT_SLICE_ROWS", 4)
-    store = open_store()
-    store.write_slice(slice_(0, 10), LEDGER)
-    assert totals(store)["usage"] == (10, 10.0)
-    rows = store.query("SELECT period_start FROM usage ORDER BY period_start")["period_start"]
-    assert rows.to_list() == [D0 + d * DAY for d in range(10)]

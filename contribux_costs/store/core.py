@@ -20,9 +20,6 @@ from contribux_costs.errors import StoreError
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
 
-# Rows per Arrow piece handed to DuckDB by insert_frame (8 of DuckDB's row groups).
-INSERT_SLICE_ROWS = 122_880 * 8
-
 
 class Store:
     """A DuckDB database with the package's schema. Thread-safe through one lock."""
@@ -71,14 +68,12 @@ class Store:
         """Bulk insert by column name from Arrow (never row by row)."""
         if frame.height == 0:
             return
-        json_columns = self._json_columns(con, table)
-        # Slice by slice (zero-copy views): only one slice at a time is converted to Arrow,
-        # not a second copy of the whole frame.
-        for chunk in frame.iter_slices(INSERT_SLICE_ROWS):
-            data = chunk.to_arrow()
-            for name in json_columns & set(data.column_names):
-                data = _trusted_json(con, data, name)
-            self._insert_arrow(con, table, data)
+        # One statement for the whole frame: DuckDB writes full row groups as it goes (several
+        # INSERTs each leave a partial row group that the checkpoint has to rewrite).
+        data = frame.to_arrow()
+        for name in self._json_columns(con, table) & set(data.column_names):
+            data = _trusted_json(con, data, name)
+        self._insert_arrow(con, table, data)
 
     def _json_columns(self, con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         rows = con.execute(
