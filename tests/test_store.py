@@ -252,3 +252,16 @@ def test_text_that_is_not_json_is_still_refused(categorical: bool) -> None:
     with pytest.raises(StoreError, match="usage/completions"):
         store.write_slice(slice_(0, 2, usage=frame), LEDGER)
     assert totals(store)["usage"] == (2, 10.0)
+
+
+def test_every_raw_page_lands_in_order_with_what_was_asked() -> None:
+    store = open_store()
+    pages = [RawPage({"page": f"c{i}"}, D0 + i * DAY, f'{{"n": {i}}}') for i in range(3)]
+    sw = SliceWrite("openai", "usage/completions", window(0, 2), {"usage": usage(range(2))}, pages)
+    store.write_slice(sw, LEDGER)
+    store.write_slice(sw, LEDGER)  # a re-run replaces them, it does not add a second set
+    got = store.query(
+        "SELECT seq, request_params->>'page' AS page, fetched_at, payload FROM raw_payloads "
+        "ORDER BY seq"
+    )
+    assert got.rows() == [(i, f"c{i}", D0 + i * DAY, f'{{"n": {i}}}') for i in range(3)]

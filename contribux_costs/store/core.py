@@ -143,24 +143,24 @@ class Store:
             "AND window_start >= ? AND window_end <= ?",
             [sw.provider, sw.endpoint, sw.window.start, sw.window.end],
         )
-        # One page at a time, straight from the Python strings into Arrow (no polars frame of
-        # every page: a month of minute buckets is ~320 MB of bodies, and each extra copy of all
-        # of them raised the write's peak memory by that much).
+        # One statement per page (a row each, not a frame of every body): a month of minute
+        # buckets is ~320 MB of bodies, and each extra copy of all of them (a polars frame, then
+        # Arrow) raised the write's peak memory by that much; a parameter is copied once.
         for seq, page in enumerate(sw.raw):
-            table = pa.table(
-                {
-                    "provider": [sw.provider],
-                    "endpoint": [sw.endpoint],
-                    "window_start": pa.array([sw.window.start], pa.timestamp("us", "UTC")),
-                    "window_end": pa.array([sw.window.end], pa.timestamp("us", "UTC")),
-                    "seq": pa.array([seq], pa.int32()),
-                    "request_params": [json.dumps(page.params, default=str)],
-                    "fetched_at": pa.array([page.fetched_at], pa.timestamp("us", "UTC")),
-                    "payload": pa.array([page.body], pa.large_string()),
-                }
+            con.execute(
+                "INSERT INTO raw_payloads (provider, endpoint, window_start, window_end, seq, "
+                "request_params, fetched_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sw.provider,
+                    sw.endpoint,
+                    sw.window.start,
+                    sw.window.end,
+                    seq,
+                    json.dumps(page.params, default=str),
+                    page.fetched_at,
+                    page.body,
+                ],
             )
-            self._insert_arrow(con, "raw_payloads", table)
-            del table
 
     # -- lifecycle -----------------------------------------------------------------------
     def migrate(self) -> list[int]:
