@@ -102,35 +102,3 @@ def default_config(path: Path | None = None) -> Config:
     from contribux_costs.config import load_settings
 
     return Config.load(path or load_settings().contribux_costs_config)
-
-
-def format_table(result: AnalysisResult, top: int = 10) -> str:
-    """A plain-text summary for the CLI: usage, projection, top recommendations, findings."""
-    p = result.projected_monthly_cost
-    lines = [
-        f"contribux-costs {result.month}" + (" (DEMO DATA)" if result.demo else ""),
-        "",
-        f"{'provider':<10} {'cost USD':>12}  source",
-    ]
-    for u in result.current_usage.values():
-        lines.append(f"{u.provider:<10} {u.cost_usd:>12,.2f}  {u.cost_source}")
-    kind = "actual" if p.closed else f"projected ({p.lower_usd:,.2f}–{p.upper_usd:,.2f})"
-    err = "" if p.backtest_error_pct is None else f", backtest error {p.backtest_error_pct:.1f}%"
-    lines += ["", f"month total: ${p.projected_usd:,.2f} {kind}{err}", "", "recommendations:"]
-    for i, r in enumerate(result.recommendations[:top], start=1):
-        lines.append(f"{i:>2}. {format_recommendation(r)}")
-    lines += ["", "cache findings:"]
-    for f in result.cache_findings:
-        ratio = "n/a" if f.hit_ratio is None else f"{f.hit_ratio:.1%}"
-        lines.append(f"  {f.layer:<16} {f.subject:<36} {ratio:>7}  {f.status}")
-    lines += ["", f"alerts: {len(result.alerts)}, anomalies: {len(result.anomalies)}"]
-    lines += [f"  [{a.severity}] {a.message}" for a in result.alerts]
-    lines += [f"  note: {n}" for n in result.data_quality]
-    return "\n".join(lines)
-
-
-def format_recommendation(r: Recommendation) -> str:
-    """One line: savings (or added cost), provider, title."""
-    value = r.estimated_monthly_savings_usd
-    money = f"saves ${value:,.2f}/mo" if value >= 0 else f"adds ${-value:,.2f}/mo"
-    return f"{money:<20} [{r.provider}/{r.category}] {r.title}"

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from contribux_costs.models import AnalysisResult
+from contribux_costs.models import AnalysisResult, Recommendation
 
 
 def _usd(value: Decimal | float) -> str:
     return f"${Decimal(str(value)):,.2f}"
+
+
+def format_recommendation(r: Recommendation) -> str:
+    """One line: savings (or added cost, for a scale-up), provider, category, title."""
+    value = r.estimated_monthly_savings_usd
+    money = f"saves ${value:,.2f}/mo" if value >= 0 else f"adds ${-value:,.2f}/mo"
+    return f"{money:<20} [{r.provider}/{r.category}] {r.title}"
 
 
 def format_result(result: AnalysisResult, top: int = 10) -> str:
@@ -25,11 +32,9 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
         lines.append(f"{name:<10} {_usd(u.cost_usd):>12}  {u.cost_source}")
     recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
     lines += ["", f"top recommendations ({len(result.recommendations)} in all):"]
-    for r in recs:
-        lines.append(
-            f"  {_usd(r.estimated_monthly_savings_usd):>10}/mo  [{r.category}/{r.provider}] "
-            f"{r.title} — {r.action} (confidence {r.confidence}, effort {r.effort})"
-        )
+    for i, r in enumerate(recs, start=1):
+        lines.append(f"{i:>3}. {format_recommendation(r)}")
+        lines.append(f"     → {r.action} (confidence {r.confidence}, effort {r.effort})")
     if result.cache_findings:
         lines += ["", "cache hit ratios:"]
         for c in result.cache_findings:

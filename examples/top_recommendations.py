@@ -14,10 +14,10 @@ from pathlib import Path
 
 from contribux_costs import CostOptimizer
 from contribux_costs.config import Settings
-from contribux_costs.engine import format_recommendation
 from contribux_costs.periods import Month
 from contribux_costs.runner import collect
 from contribux_costs.store import open_store
+from contribux_costs.textreport import format_recommendation
 
 
 def _demo_settings() -> Settings:

@@ -10,10 +10,10 @@ import pytest
 
 from contribux_costs import CostOptimizer
 from contribux_costs.analysis.rulebase import Config
-from contribux_costs.engine import format_table
 from contribux_costs.errors import ConfigError
 from contribux_costs.models import AnalysisResult
 from contribux_costs.store import Store
+from contribux_costs.textreport import format_result
 from tests.engine_support import insert, month_days, new_store, openai_day
 
 GPT4O = ("proj_a", "gpt-4o-2024-08-06", 100, 1_500_000, 150_000, 200_000)
@@ -109,10 +109,10 @@ def test_stable_ids_across_runs_and_round_trip() -> None:
     assert AnalysisResult.model_validate_json(a.model_dump_json()) == a
 
 
-def test_format_table_lists_usage_and_recommendations() -> None:
-    text = format_table(CostOptimizer(_openai_store()).analyze_usage("2025-01"), top=3)
-    assert "openai" in text and "recommendations:" in text and "saves $" in text
-    assert "month total: $" in text
+def test_format_result_lists_usage_and_recommendations() -> None:
+    text = format_result(CostOptimizer(_openai_store()).analyze_usage("2025-01"), top=3)
+    assert "openai" in text and "top recommendations" in text and "saves $" in text
+    assert "projected month: $" in text
 
 
 def test_a_failing_rule_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
