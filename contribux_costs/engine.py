@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from contribux_costs import summary
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
@@ -64,7 +65,7 @@ class CostOptimizer:
         anomalies = overview.anomalies(ctx)
         result = AnalysisResult(
             month=str(m),
-            demo=overview.is_demo(self.store),
+            demo=summary.is_demo(self.store),
             current_usage=usage,
             projected_monthly_cost=projection,
             recommendations=self._recommendations(ctx),

@@ -14,15 +14,10 @@ from contribux_costs.analysis import forecast as fc
 from contribux_costs.analysis.rulebase import RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
 from contribux_costs.models import Anomaly, Forecast, Projection, ProviderUsage
-from contribux_costs.store import Store
 
 HISTORY_DAYS = 56
 # Gauges are levels, not flows: a month's figure is the last/peak level, never a sum.
 GAUGES = ("storage_gb",)
-
-
-def is_demo(store: Store) -> bool:
-    return bool(store.scalar("SELECT value FROM workspace WHERE key = 'mode'") == "demo")
 
 
 def refresh_focus(ctx: RuleContext) -> None:
