@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 
 import polars as pl
 
+from contribux_costs.html import money
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.periods import Month
 from contribux_costs.reconcile import Reconciliation
@@ -26,37 +26,29 @@ class FirstScreen:
     forecast_text: str
 
 
-def _usd(value: Decimal | float) -> str:
-    return f"${Decimal(str(value)):,.2f}"
-
-
 def first_screen(store: Store, month: Month, result: AnalysisResult, top: int = 5) -> FirstScreen:
     """Total, change, projection, savings and alerts: what a reader needs before scrolling."""
     total, previous = month_total(store, month), month_total(store, month.prev)
-    change = (
-        "no data"
-        if previous == 0
-        else f"{'+' if total >= previous else '−'}{_usd(abs(total - previous))}"
-    )
+    change = "no data" if previous == 0 else money(total - previous, signed=True)
     _, points, wape = next_month_forecast(store, month)
     nxt = float(points["point"].sum()) if points.height else float("nan")
     lo = float(points["lower"].sum()) if points.height else float("nan")
     hi = float(points["upper"].sum()) if points.height else float("nan")
     proj = result.projected_monthly_cost
     kpis = [
-        (f"total {month}" + ("" if proj.closed else " so far"), _usd(total)),
-        (f"vs {month.prev} ({_usd(previous)})", change),
-        (f"projected {month.next}", "–" if points.height == 0 else _usd(nxt)),
-        ("savings identified / month", _usd(result.total_savings_usd)),
+        (f"total {month}" + ("" if proj.closed else " so far"), money(total)),
+        (f"vs {month.prev} ({money(previous)})", change),
+        (f"projected {month.next}", "–" if points.height == 0 else money(nxt)),
+        ("savings identified / month", money(result.total_savings_usd)),
         ("alerts", str(len(result.alerts))),
     ]
     if not proj.closed:
-        kpis.insert(1, (f"projected {month} (month end)", _usd(proj.projected_usd)))
+        kpis.insert(1, (f"projected {month} (month end)", money(proj.projected_usd)))
     text = (
         "Not enough history to forecast."
         if points.height == 0
-        else f"Forecast {_usd(nxt)} (80% interval {_usd(lo)} – {_usd(hi)}), from trend and weekly "
-        f"seasonality of the daily cost; rolling-origin backtest error (WAPE) "
+        else f"Forecast {money(nxt)} (80% interval {money(lo)} – {money(hi)}), from trend and "
+        f"weekly seasonality of the daily cost; rolling-origin backtest error (WAPE) "
         + ("n/a" if math.isnan(wape) else f"{wape:.0%}")
         + "."
     )

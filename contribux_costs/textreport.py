@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from contribux_costs.html import money
 from contribux_costs.models import AnalysisResult, Recommendation
-
-
-def _usd(value: Decimal | float) -> str:
-    return f"${Decimal(str(value)):,.2f}"
 
 
 def format_recommendation(r: Recommendation) -> str:
@@ -23,13 +18,14 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
     p = result.projected_monthly_cost
     lines = [f"contribux costs {result.month}" + ("  [DEMO DATA]" if result.demo else "")]
     lines.append(
-        f"projected month: {_usd(p.projected_usd)} (range {_usd(p.lower_usd)}–{_usd(p.upper_usd)}, "
-        f"{'closed: actual' if p.closed else 'month-to-date ' + _usd(p.month_to_date_usd)})"
+        f"projected month: {money(p.projected_usd)} "
+        f"(range {money(p.lower_usd)}–{money(p.upper_usd)}, "
+        f"{'closed: actual' if p.closed else 'month-to-date ' + money(p.month_to_date_usd)})"
     )
     lines.append("")
     lines.append(f"{'provider':<10} {'cost':>12}  source")
     for name, u in sorted(result.current_usage.items(), key=lambda kv: -kv[1].cost_usd):
-        lines.append(f"{name:<10} {_usd(u.cost_usd):>12}  {u.cost_source}")
+        lines.append(f"{name:<10} {money(u.cost_usd):>12}  {u.cost_source}")
     recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
     lines += ["", f"top recommendations ({len(result.recommendations)} in all):"]
     for i, r in enumerate(recs, start=1):
@@ -44,8 +40,8 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
         lines += ["", "anomalies:"]
         for a in result.anomalies:
             lines.append(
-                f"  {a.start}..{a.end} {a.provider}/{a.service}: {_usd(a.cost_usd)} vs "
-                f"expected {_usd(a.expected_usd)} (+{a.excess_pct:.0f}%)"
+                f"  {a.start}..{a.end} {a.provider}/{a.service}: {money(a.cost_usd)} vs "
+                f"expected {money(a.expected_usd)} (+{a.excess_pct:.0f}%)"
             )
     if result.alerts:
         lines += ["", "alerts:"]
