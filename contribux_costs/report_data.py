@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from contribux_costs.analysis.forecast import forecast
+from contribux_costs.analysis.rulebase import usage_cte
 from contribux_costs.collectors.postgres_deltas import (
     load_database_deltas,
     load_statement_deltas,
@@ -87,11 +88,24 @@ def top_models(store: Store, month: Month, limit: int = 8) -> pl.DataFrame:
 
 def usage_daily(store: Store, month: Month, provider: str, metric: str) -> pl.DataFrame:
     """date, resource (name or id), value: one usage metric per day and resource."""
-    return store.query(
+    return _month_usage(
+        store,
+        month,
+        provider,
         "SELECT billing_date AS date, coalesce(resource_name, resource_id, '(none)') AS resource, "
-        "sum(value) AS value FROM usage WHERE provider = ? AND metric = ? "
-        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL ORDER BY date, resource",
-        [provider, metric, month.first_day, month.next.first_day],
+        "sum(value) AS value FROM u WHERE metric = $metric GROUP BY ALL ORDER BY date, resource",
+        metric=metric,
+    )
+
+
+def _month_usage(
+    store: Store, month: Month, provider: str, select: str, **params: object
+) -> pl.DataFrame:
+    """``select`` over ``u``: the month's usage of ``provider`` with one granularity per day (the
+    engine's :func:`usage_cte`), so a day collected both hourly and daily is counted once."""
+    return store.query(
+        f"WITH {usage_cte(provider)} {select}",
+        {"first": month.first_day, "end": month.next.first_day, **params},
     )
 
 
@@ -120,26 +134,29 @@ def _ratio(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _redis(store: Store, month: Month) -> pl.DataFrame:
-    frame = store.query(
+    frame = _month_usage(
+        store,
+        month,
+        "upstash",
         "SELECT 'redis' AS layer, coalesce(resource_name, resource_id) AS subject, "
         "billing_date AS date, sum(value) FILTER (metric = 'hits') AS hits, "
-        "sum(value) FILTER (metric IN ('hits', 'misses')) AS lookups FROM usage "
-        "WHERE provider = 'upstash' AND metric IN ('hits', 'misses') "
-        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL",
-        [month.first_day, month.next.first_day],
+        "sum(value) FILTER (metric IN ('hits', 'misses')) AS lookups FROM u "
+        "WHERE metric IN ('hits', 'misses') GROUP BY ALL",
     )
     return _ratio(frame)
 
 
 def _prompt_cache(store: Store, month: Month) -> pl.DataFrame:
-    frame = store.query(
-        "SELECT 'openai_prompt' AS layer, regexp_replace(resource_name, ?, '') AS subject, "
+    frame = _month_usage(
+        store,
+        month,
+        "openai",
+        "SELECT 'openai_prompt' AS layer, regexp_replace(resource_name, $dated, '') AS subject, "
         "billing_date AS date, sum(value) FILTER (metric = 'input_cached_tokens') AS hits, "
-        "sum(value) FILTER (metric = 'input_tokens') AS lookups FROM usage "
-        "WHERE provider = 'openai' AND service = 'completions' "
-        "AND metric IN ('input_tokens', 'input_cached_tokens') "
-        "AND billing_date >= ? AND billing_date < ? GROUP BY ALL",
-        [_DATED_MODEL, month.first_day, month.next.first_day],
+        "sum(value) FILTER (metric = 'input_tokens') AS lookups FROM u "
+        "WHERE service = 'completions' AND metric IN ('input_tokens', 'input_cached_tokens') "
+        "GROUP BY ALL",
+        dated=_DATED_MODEL,
     )
     return _ratio(frame)
 

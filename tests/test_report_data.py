@@ -97,3 +97,33 @@ def test_empty_database_gives_empty_series(tmp_path: Path) -> None:
     _, points, _ = rd.next_month_forecast(empty, JAN)
     assert points.height == 0
     assert rd.hit_ratios_daily(empty, JAN).height == 0
+
+
+def test_a_day_collected_hourly_and_daily_is_counted_once(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = open_store(tmp_path / "g.duckdb")
+    day = datetime(2025, 1, 5, tzinfo=UTC)
+    rows = [(day, day + timedelta(days=1), "daily", 24.0)] + [
+        (day + timedelta(hours=h), day + timedelta(hours=h + 1), "hourly", 1.0) for h in range(24)
+    ]
+    frame = pl.DataFrame(
+        {
+            "provider": "neon",
+            "endpoint": "e",
+            "service": "compute",
+            "resource_id": "p1",
+            "resource_name": "contribux-prod",
+            "metric": "cu_hours",
+            "unit": "CU-hours",
+            "period_start": [r[0] for r in rows],
+            "period_end": [r[1] for r in rows],
+            "granularity": [r[2] for r in rows],
+            "value": [r[3] for r in rows],
+            "billing_date": day.date(),
+        }
+    )
+    with store.transaction() as con:
+        store.insert_frame(con, "usage", frame)
+    daily = rd.usage_daily(store, JAN, "neon", "cu_hours")
+    assert daily["value"].to_list() == [24.0]  # not 48
