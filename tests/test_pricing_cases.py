@@ -52,6 +52,25 @@ def test_neon_compute_500k_cu_seconds_on_launch(store: Store) -> None:
     assert lines.filter(pl.col("charge_category") == "Purchase").height == 0
 
 
+def test_a_day_stored_daily_and_hourly_is_priced_once(store: Store) -> None:
+    # The same 138.888889 CU-hours as above, stored once as a daily row and again as 24 hourly
+    # rows (a re-pull at another granularity): the day is read at one granularity → $19.44.
+    daily = usage("neon", "cu_hours", "CU-hours", D1, 500_000 / 3600, dims=LAUNCH)
+    hourly = [
+        {
+            **daily,
+            "granularity": "hourly",
+            "value": 500_000 / 3600 / 24,
+            "period_start": daily["period_start"] + timedelta(hours=h),
+            "period_end": daily["period_start"] + timedelta(hours=h + 1),
+        }
+        for h in range(24)
+    ]
+    write(store, "usage", [daily, *hourly])
+    lines, _ = priced(store, "neon")
+    assert total(lines.filter(pl.col("sku") == "neon/compute")) == Decimal("19.44")
+
+
 def test_neon_root_branch_byte_hours_to_gb_months(store: Store) -> None:
     # 10 GB (decimal) held for a whole 744-hour Neon month: 10e9 B × 744 h = 7.44e12 byte-hours.
     # GB-months = 7.44e12 / 744 / 1e9 = 10 GB-months; × $0.35 = $3.50.

@@ -27,6 +27,7 @@ from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.models import Category, Evidence, Level, Recommendation, recommendation_id
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
+from contribux_costs.store.grain import ONE_GRAIN  # shared with pricing
 
 if TYPE_CHECKING:
     from contribux_costs.pricing import PriceBook
@@ -263,20 +264,6 @@ def guarded(ctx: RuleContext, step: Callable[[RuleContext], list[T]]) -> list[T]
     except (CostsError, duckdb.Error, pl.exceptions.PolarsError) as exc:
         ctx.note(f"{step.__module__.rsplit('.', 1)[-1]}.{step.__name__} skipped: {exc}")
         return []
-
-
-# Collectors may store one day at several granularities (Neon: hourly for recent days, daily for
-# older ones; OpenAI: 1d, optionally 1h): each (provider, service, resource, day) is read at one.
-GRAIN = (
-    "CASE granularity WHEN '1d' THEN 1 WHEN 'daily' THEN 1 WHEN '1h' THEN 2 "
-    "WHEN 'hourly' THEN 2 WHEN '1m' THEN 3 ELSE 4 END"
-)
-
-
-ONE_GRAIN = (
-    f"QUALIFY {GRAIN} = min({GRAIN}) OVER (PARTITION BY provider, service, resource_id, "
-    "billing_date)"
-)
 
 
 def usage_cte(provider: str | None = None) -> str:

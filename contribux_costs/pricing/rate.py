@@ -18,6 +18,12 @@ from contribux_costs.pricing.book import PriceBook
 from contribux_costs.pricing.extras import fixed_fee_lines, minimum_lines
 from contribux_costs.pricing.findings import DataQualityFinding, unpriced_findings
 from contribux_costs.store import Store
+from contribux_costs.store.grain import MONTH_USAGE
+
+
+def _in_month_usage(sql: str) -> str:
+    """Read ``usage`` as the month's rows at one granularity per day (no day priced twice)."""
+    return sql.replace("__MONTH_USAGE__", MONTH_USAGE)
 
 
 @contextmanager
@@ -107,7 +113,7 @@ def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame
     )
 
 
-_PRICED_SQL = """
+_PRICED_SQL = _in_month_usage("""
 WITH plan_fields AS (SELECT DISTINCT provider, field FROM _pb_plans),
 -- Hourly or minute buckets are summed to the billing day first (a gauge is averaged): prices
 -- are dated by day, and a FOCUS row per day and resource is what invoices show.
@@ -119,7 +125,7 @@ d AS (
                 ELSE m.sku END AS meter_sku,
            min(u.period_start) AS period_start, max(u.period_end) AS period_end,
            sum(u.value) AS total, avg(u.value) AS mean
-    FROM usage u
+    FROM (__MONTH_USAGE__) u
     JOIN _pb_providers p ON p.provider = u.provider
     JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
          AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
@@ -199,17 +205,17 @@ SELECT provider, endpoint, service, resource_id, resource_name, metric, c_unit A
        'Usage' AS charge_category, 'Usage-Based' AS charge_frequency
 FROM c
 ORDER BY provider, period_start, sku, resource_id
-"""
+""")
 
 # Metrics with a volume that neither a meter prices nor the book's ignore list names.
-_UNMETERED_SQL = """
+_UNMETERED_SQL = _in_month_usage("""
 SELECT u.provider, u.service, u.metric, u.unit, u.resource_name, sum(u.value) AS volume,
        count(*) AS rows
-FROM usage u
+FROM (__MONTH_USAGE__) u
 JOIN _pb_providers p ON p.provider = u.provider
 LEFT JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
      AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
 WHERE u.billing_date >= $first AND u.billing_date < $next AND m.metric IS NULL
 GROUP BY ALL
 HAVING sum(u.value) <> 0
-"""
+""")
