@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contribux_costs.config import Settings, load_settings
+from contribux_costs.config import Settings, demo_settings, load_settings
 from contribux_costs.errors import CostsError
 from contribux_costs.periods import Month, Window, utc_midnight
 from contribux_costs.redact import redact
@@ -137,12 +137,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.runner import collect
     from contribux_costs.store import open_store
 
-    demo_settings = Settings(contribux_costs_db=settings.contribux_costs_db, _env_file=None)
+    demo = demo_settings(settings)
     month = _month(args)
     db = Path(args.db)
     with open_store(db) as store:
         for m in (month.prev, month):
-            report = collect(demo_settings, store, m.window, progress=_progress())
+            report = collect(demo, store, m.window, progress=_progress())
             if not report.ok:
                 print("\n".join(report.summary_lines()))
                 return 1

@@ -96,6 +96,23 @@ def _url_secrets(url: str) -> list[str]:
     return out
 
 
+CREDENTIALS = (
+    "vercel_token",
+    "openai_admin_key",
+    "neon_api_key",
+    "upstash_email",
+    "upstash_api_key",
+    "database_url",
+)
+
+
+def demo_settings(base: Settings | None = None) -> Settings:
+    """``base`` (or the environment) with every credential removed: the demo workspace, whatever
+    the environment or ``.env`` holds."""
+    values = (base or load_settings()).model_dump()
+    return Settings.model_validate({**values, **dict.fromkeys(CREDENTIALS)})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the environment and ``.env`` (in the working directory). Overrides win."""
     return Settings(**overrides)  # type: ignore[arg-type]

@@ -13,17 +13,11 @@ import tempfile
 from pathlib import Path
 
 from contribux_costs import CostOptimizer
-from contribux_costs.config import Settings
+from contribux_costs.config import demo_settings
 from contribux_costs.periods import Month
 from contribux_costs.runner import collect
 from contribux_costs.store import open_store
 from contribux_costs.textreport import format_recommendation
-
-
-def _demo_settings() -> Settings:
-    """No credentials (whatever the environment holds): the demo workspace."""
-    blank = ("vercel_token", "openai_admin_key", "neon_api_key", "upstash_api_key", "database_url")
-    return Settings(_env_file=None, **dict.fromkeys(blank))  # type: ignore[call-arg]
 
 
 def main() -> None:
@@ -37,7 +31,7 @@ def main() -> None:
         db = args.db or Path(tmp) / "demo.duckdb"
         if args.db is None:
             with open_store(db) as store:
-                collect(_demo_settings(), store, month.window)
+                collect(demo_settings(), store, month.window)
         with CostOptimizer(db) as optimizer:
             result = optimizer.analyze_usage(month)
     print(f"Top recommendations for {result.month}" + (" (DEMO DATA)" if result.demo else ""))

@@ -203,3 +203,20 @@ def test_export_focus_by_suffix(
         == 2
     )
     assert ".parquet or .csv" in capsys.readouterr().err and not bad.exists()
+
+
+def test_demo_is_demo_even_with_credentials_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-REAL-LOOKING-KEY-0001")
+    monkeypatch.setenv("OPENAI_API_URL", "http://127.0.0.1:9/v1")  # never reached
+    db = tmp_path / "demo.duckdb"
+    assert main(["demo", "--month", "2025-01", "--db", str(db)]) == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        mode = con.execute("SELECT value FROM workspace WHERE key = 'mode'").fetchall()
+        sources = con.execute("SELECT DISTINCT provider FROM ingest_ledger").fetchall()
+    finally:
+        con.close()
+    assert mode == [("demo",)]
+    assert {s[0] for s in sources} >= {"openai", "vercel", "neon", "upstash", "postgres"}
