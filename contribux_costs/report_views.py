@@ -24,13 +24,15 @@ class FirstScreen:
     top_recommendations: pl.DataFrame
     alerts: pl.DataFrame
     forecast_text: str
+    history: pl.DataFrame  # the daily cost the forecast continues (last 8 weeks)
+    forecast: pl.DataFrame  # the next month's daily forecast: date, point, lower, upper
 
 
 def first_screen(store: Store, month: Month, result: AnalysisResult, top: int = 5) -> FirstScreen:
     """Total, change, projection, savings and alerts: what a reader needs before scrolling."""
     total, previous = month_total(store, month), month_total(store, month.prev)
     change = "no data" if previous == 0 else money(total - previous, signed=True)
-    _, points, wape = next_month_forecast(store, month)
+    history, points, wape = next_month_forecast(store, month)
     nxt = float(points["point"].sum()) if points.height else float("nan")
     lo = float(points["lower"].sum()) if points.height else float("nan")
     hi = float(points["upper"].sum()) if points.height else float("nan")
@@ -53,7 +55,7 @@ def first_screen(store: Store, month: Month, result: AnalysisResult, top: int = 
         + "."
     )
     recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
-    return FirstScreen(kpis, recommendation_table(recs), alert_table(result), text)
+    return FirstScreen(kpis, recommendation_table(recs), alert_table(result), text, history, points)
 
 
 def recommendation_table(recs: list[Recommendation]) -> pl.DataFrame:

@@ -127,3 +127,10 @@ def test_a_day_collected_hourly_and_daily_is_counted_once(tmp_path: Path) -> Non
         store.insert_frame(con, "usage", frame)
     daily = rd.usage_daily(store, JAN, "neon", "cu_hours")
     assert daily["value"].to_list() == [24.0]  # not 48
+
+
+def test_first_screen_carries_the_forecast_it_describes(store: Store) -> None:
+    screen = rv.first_screen(store, JAN, CostOptimizer(store).analyze_usage(JAN))
+    history, points, _ = rd.next_month_forecast(store, JAN)
+    assert screen.forecast.equals(points) and screen.history.equals(history)
+    assert f"${points['point'].sum():,.2f}" in screen.forecast_text
