@@ -1,5 +1,5 @@
 """contribux-costs: cost and capacity analytics for the contribux platform."""
 
-from contribux_costs.engine import CostOptimizer
+from contribux_costs.analysis.engine import CostOptimizer
 
 __all__ = ["CostOptimizer"]

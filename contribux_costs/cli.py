@@ -31,7 +31,7 @@ def _db(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
-    from contribux_costs.runner import collect
+    from contribux_costs.pipeline import collect
     from contribux_costs.store import open_store
 
     window = Month.parse(args.month).window if args.month is not None else _trailing(settings)
@@ -65,7 +65,7 @@ def _progress() -> Callable[[str, str], None]:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from contribux_costs.reports import render_month
+    from contribux_costs.report.render import render_month
 
     month = _month(args)
     if args.collect and not _collect_for_report(month, settings, _db(args, settings)):
@@ -79,7 +79,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def _collect_for_report(month: Month, settings: Settings, db: Path) -> bool:
     """Collect the month and the month before (for the change); the store is closed before the
     notebooks open it read-only. Only a failure of the month itself stops the report."""
-    from contribux_costs.runner import collect_month
+    from contribux_costs.pipeline import collect_month
     from contribux_costs.store import open_store
 
     with open_store(db) as store:
@@ -98,8 +98,8 @@ def _collect_for_report(month: Month, settings: Settings, db: Path) -> bool:
 
 
 def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
-    from contribux_costs.engine import CostOptimizer
-    from contribux_costs.textreport import format_result
+    from contribux_costs.analysis.engine import CostOptimizer
+    from contribux_costs.report.text import format_result
 
     with CostOptimizer(_db(args, settings)) as engine:
         result = engine.analyze_usage(_month(args))
@@ -109,8 +109,8 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.alerts import alerts_at_or_above, format_alerts, notify
+    from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.demo.model import DEMO_LABEL
-    from contribux_costs.engine import CostOptimizer
 
     with CostOptimizer(_db(args, settings)) as engine:
         result = engine.analyze_usage(_month(args))
@@ -134,7 +134,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from contribux_costs.runner import collect
+    from contribux_costs.pipeline import collect
     from contribux_costs.store import open_store
 
     demo = demo_settings(settings)

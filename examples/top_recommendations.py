@@ -15,9 +15,9 @@ from pathlib import Path
 from contribux_costs import CostOptimizer
 from contribux_costs.config import demo_settings
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
+from contribux_costs.report.text import format_recommendation
 from contribux_costs.store import open_store
-from contribux_costs.textreport import format_recommendation
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contribux_costs.config import Settings
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from contribux_costs.analysis import alerts
+from contribux_costs.analysis.engine import evaluate_alerts
 from contribux_costs.analysis.rulebase import Config
 from contribux_costs.errors import ConfigError
 from contribux_costs.models import Alert, AnalysisResult, Projection, ProviderUsage
@@ -130,7 +131,7 @@ def test_alerts_at_or_above() -> None:
 
 def test_evaluate_alerts_refuses_a_result_of_another_month() -> None:
     with pytest.raises(ConfigError, match="2025-01"):
-        alerts.evaluate_alerts(_result({}), "2025-02")
+        evaluate_alerts(_result({}), "2025-02")
 
 
 class _Hook(BaseHTTPRequestHandler):

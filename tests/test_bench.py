@@ -15,8 +15,8 @@ from contribux_costs.bench import __main__ as bench_main
 from contribux_costs.bench import analysis_case, collect_case
 from contribux_costs.bench.common import CaseResult
 from contribux_costs.bench.loopback import Loopback, max_per_window
+from contribux_costs.collect.http import SlidingWindowLimiter
 from contribux_costs.config import Settings
-from contribux_costs.http import SlidingWindowLimiter
 from contribux_costs.periods import Month
 from contribux_costs.store import open_store
 

@@ -12,8 +12,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from contribux_costs.bench.openai_data import Plan, write_pages
-from contribux_costs.collectors.openai import exact_usage_page, usage_frame
-from contribux_costs.collectors.openai_pages import fast_usage_page
+from contribux_costs.collect.openai.collector import exact_usage_page, usage_frame
+from contribux_costs.collect.openai.pages import fast_usage_page
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 USAGE_FIXTURES = sorted(FIXTURES.glob("usage_*.json"))
@@ -78,7 +78,7 @@ def test_anything_doubtful_falls_back_to_the_exact_parse(what: str, change: Any)
 def test_normalizing_in_slices_gives_the_whole_window_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from contribux_costs.collectors import openai
+    from contribux_costs.collect.openai import collector as openai
 
     wide = fast_usage_page(write_pages(Plan(250), tmp_path)[0].read_text())
     assert wide is not None
@@ -112,7 +112,7 @@ ENVELOPES = [
 
 @pytest.mark.parametrize(("body", "want"), ENVELOPES)
 def test_the_cursor_is_read_ahead_of_the_results(body: str, want: tuple[Any, ...]) -> None:
-    from contribux_costs.collectors import openai_pages as op
+    from contribux_costs.collect.openai import pages as op
 
     env = op.page_envelope(body)
     assert env is not None and (env.has_more, env.next_page) == want[1:]
@@ -129,7 +129,7 @@ def test_the_cursor_is_read_ahead_of_the_results(body: str, want: tuple[Any, ...
     ],
 )
 def test_a_doubtful_envelope_is_not_read_ahead(body: str) -> None:
-    from contribux_costs.collectors.openai_pages import page_envelope
+    from contribux_costs.collect.openai.pages import page_envelope
 
     assert page_envelope(body) is None  # the page is parsed in full at once, raising as before
 
@@ -137,8 +137,8 @@ def test_a_doubtful_envelope_is_not_read_ahead(body: str) -> None:
 def test_a_cursor_that_the_full_parse_contradicts_is_a_schema_error() -> None:
     from concurrent.futures import Future
 
-    from contribux_costs.collectors.openai import _settled
-    from contribux_costs.collectors.openai_pages import Envelope, WidePage
+    from contribux_costs.collect.openai.collector import _settled
+    from contribux_costs.collect.openai.pages import Envelope, WidePage
     from contribux_costs.errors import SchemaError
 
     done: Future[WidePage] = Future()

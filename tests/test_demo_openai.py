@@ -11,8 +11,9 @@ import httpx
 import polars as pl
 import pytest
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.openai import OpenAICollector, validate_page
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients
+from contribux_costs.collect.openai.collector import OpenAICollector, validate_page
 from contribux_costs.config import Settings
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.openai import (
@@ -21,7 +22,6 @@ from contribux_costs.demo.openai import (
     UNEXPLAINED_LINE_ITEM,
 )
 from contribux_costs.demo.transport import DemoClock, demo_transport
-from contribux_costs.http import HttpClients
 from contribux_costs.periods import Month
 
 JAN = Month(2025, 1)

@@ -12,8 +12,8 @@ from contribux_costs import CostOptimizer
 from contribux_costs.analysis.rulebase import Config
 from contribux_costs.errors import ConfigError
 from contribux_costs.models import AnalysisResult
+from contribux_costs.report.text import format_result
 from contribux_costs.store import Store
-from contribux_costs.textreport import format_result
 from tests.engine_support import insert, month_days, new_store, openai_day
 
 GPT4O = ("proj_a", "gpt-4o-2024-08-06", 100, 1_500_000, 150_000, 200_000)
@@ -118,7 +118,7 @@ def test_format_result_lists_usage_and_recommendations() -> None:
 def test_a_failing_rule_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     import duckdb
 
-    from contribux_costs import engine
+    from contribux_costs.analysis import engine
 
     def broken(ctx: object) -> list[object]:
         raise duckdb.BinderException("Referenced table not found")

@@ -19,7 +19,7 @@ from contribux_costs.demo import upstash as demo_upstash
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import open_store
 from tests.engine_support import demo_settings
 

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from contribux_costs import http
-from contribux_costs.http import RateLimiter, RetryPolicy
+from contribux_costs.collect import http
+from contribux_costs.collect.http import RateLimiter, RetryPolicy
+from contribux_costs.collect.runner import CollectReport
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import CollectReport, collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import open_store
 from tests.dbcheck import PROVIDERS, check_consistent, provider_data, window_last_day
 from tests.loopback import TRANSIENT, Loopback, serve

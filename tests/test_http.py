@@ -10,9 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from contribux_costs.config import Settings
-from contribux_costs.errors import CollectError, ConfigError, SchemaError
-from contribux_costs.http import (
+from contribux_costs.collect.http import (
     Caller,
     HttpClients,
     RateLimiter,
@@ -21,6 +19,8 @@ from contribux_costs.http import (
     get_json,
     server_delay,
 )
+from contribux_costs.config import Settings
+from contribux_costs.errors import CollectError, ConfigError, SchemaError
 
 SECRET = "sk-admin-PLANTED-SECRET-123"
 
@@ -227,7 +227,7 @@ def test_caller_from_clients_uses_settings_tries_and_neon_limiter() -> None:
 
 
 def test_decoding_error_is_retried_like_a_truncated_body() -> None:
-    from contribux_costs.http import Caller, RetryPolicy
+    from contribux_costs.collect.http import Caller, RetryPolicy
 
     calls: list[int] = []
 
@@ -242,8 +242,8 @@ def test_decoding_error_is_retried_like_a_truncated_body() -> None:
 
 
 def test_close_closes_plain_clients_too() -> None:
+    from contribux_costs.collect.http import HttpClients
     from contribux_costs.config import Settings
-    from contribux_costs.http import HttpClients
 
     clients = HttpClients(Settings(_env_file=None))
     plain = clients.plain_client()
@@ -252,7 +252,7 @@ def test_close_closes_plain_clients_too() -> None:
 
 
 def test_sliding_window_never_exceeds_its_limit_in_any_window() -> None:
-    from contribux_costs.http import SlidingWindowLimiter
+    from contribux_costs.collect.http import SlidingWindowLimiter
 
     now = [0.0]
     sent: list[float] = []

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import open_store
 from tests.dbcheck import (
     PROVIDERS,

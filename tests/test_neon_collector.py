@@ -12,9 +12,10 @@ import httpx
 import polars as pl
 import pytest
 
-from contribux_costs.collectors import neon
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.neon import (
+from contribux_costs.collect import neon
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RateLimiter, RetryPolicy, default_limiters
+from contribux_costs.collect.neon import (
     CONSUMPTION,
     METRICS,
     NeonCollector,
@@ -24,7 +25,6 @@ from contribux_costs.collectors.neon import (
 )
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
-from contribux_costs.http import HttpClients, RateLimiter, RetryPolicy, default_limiters
 from contribux_costs.periods import Window
 
 FIXTURES = Path(__file__).parent / "fixtures" / "neon"

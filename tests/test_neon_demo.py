@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contribux_costs.collectors.base import CollectContext
-from contribux_costs.collectors.neon import NeonCollector
+from contribux_costs.collect.base import CollectContext
+from contribux_costs.collect.http import HttpClients
+from contribux_costs.collect.neon import NeonCollector
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.demo import neon as demo
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.transport import DemoClock, demo_transport
-from contribux_costs.http import HttpClients
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
-from contribux_costs.workspace import Workspace
 
 NOW = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
 OCT = Month(2026, 10)

@@ -14,17 +14,17 @@ import httpx
 import polars as pl
 import pytest
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.openai import MAX_LIMIT, OpenAICollector, parse_amount
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RetryPolicy
+from contribux_costs.collect.openai.collector import MAX_LIMIT, OpenAICollector, parse_amount
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.transport import DemoClock, demo_transport
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
-from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Window
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
-from contribux_costs.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 KEY = "sk-admin-PLANTED-SECRET-123"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import SchemaError
-from contribux_costs.paginate import CursorPaginator
 
 
 def walk(cursors: list[str | None], max_pages: int = 100) -> list[str | None]:

@@ -9,8 +9,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contribux_costs.collectors.postgres import DATABASE, STATEMENTS, snapshot_frame
-from contribux_costs.collectors.postgres_deltas import (
+from contribux_costs.collect.postgres.collector import DATABASE, STATEMENTS, snapshot_frame
+from contribux_costs.collect.postgres.deltas import (
     buffer_cache_hit_ratio,
     cache_hit_ratios,
     database_deltas,

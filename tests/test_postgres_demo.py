@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 from pydantic import SecretStr
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.postgres import (
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients
+from contribux_costs.collect.postgres.collector import (
     DATABASE,
     SCHEMAS,
     STATEMENTS,
@@ -17,7 +18,7 @@ from contribux_costs.collectors.postgres import (
     make_collector,
     snapshot_frame,
 )
-from contribux_costs.collectors.postgres_deltas import (
+from contribux_costs.collect.postgres.deltas import (
     SLOW_QUERY_MS,
     buffer_cache_hit_ratio,
     daily_query_load,
@@ -31,9 +32,8 @@ from contribux_costs.collectors.postgres_deltas import (
 from contribux_costs.config import Settings
 from contribux_costs.demo.postgres import APP_DB, RESET_DAY, DemoPostgres
 from contribux_costs.errors import ConfigError
-from contribux_costs.http import HttpClients
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
 
 MONTH = Month.parse("2026-10")

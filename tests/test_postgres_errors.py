@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from pydantic import SecretStr
 
-from contribux_costs.collectors.postgres import NOT_PRELOADED, STATEMENTS, LiveSource
+from contribux_costs.collect.postgres.collector import NOT_PRELOADED, STATEMENTS, LiveSource
 
 DSN = "postgresql://app:Pw-Secret-7731@ep-x.neon.tech:5433/contribux?sslmode=require"
 

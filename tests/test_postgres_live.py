@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.postgres import (
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients
+from contribux_costs.collect.postgres.collector import (
     DATABASE,
     MISSING_EXTENSION,
     STATEMENTS,
@@ -19,16 +20,15 @@ from contribux_costs.collectors.postgres import (
     PostgresCollector,
     make_collector,
 )
-from contribux_costs.collectors.postgres_deltas import (
+from contribux_costs.collect.postgres.deltas import (
     buffer_cache_hit_ratio,
     load_database_deltas,
     load_statement_deltas,
 )
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError
-from contribux_costs.http import HttpClients
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
 from tests.pg_fixture import *  # noqa: F403
 from tests.pg_fixture import COLLECTOR_PASSWORD, PgDb

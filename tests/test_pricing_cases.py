@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pricing_support import money, usage, write
 
-from contribux_costs.collectors.openai import usage_frame as openai_usage_frame
+from contribux_costs.collect.openai.collector import usage_frame as openai_usage_frame
 from contribux_costs.periods import Month
 from contribux_costs.pricing import DataQualityFinding, load_pricebook, price_usage
 from contribux_costs.store import Store, open_store

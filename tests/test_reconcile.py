@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 from pricing_support import charge, money, usage, write
 
-from contribux_costs import runner
+from contribux_costs import pipeline as runner
 from contribux_costs.config import load_settings
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import build_focus, export_focus
+from contribux_costs.focus.reconcile import reconcile
 from contribux_costs.periods import Month
-from contribux_costs.reconcile import reconcile
 from contribux_costs.store import Store, open_store
 
 SEP = Month.parse("2025-09")

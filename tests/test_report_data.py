@@ -9,12 +9,12 @@ import polars as pl
 import pytest
 
 from contribux_costs import CostOptimizer
-from contribux_costs import report_data as rd
-from contribux_costs import report_views as rv
+from contribux_costs.focus.reconcile import reconcile
+from contribux_costs.focus.summary import month_total, provider_totals
 from contribux_costs.periods import Month
-from contribux_costs.reconcile import reconcile
+from contribux_costs.report import data as rd
+from contribux_costs.report import views as rv
 from contribux_costs.store import Store, open_store
-from contribux_costs.summary import month_total, provider_totals
 from tests.report_helpers import demo_db
 
 JAN = Month.parse("2025-01")

@@ -11,7 +11,7 @@ import pytest
 
 from contribux_costs.errors import ReportError
 from contribux_costs.periods import Month
-from contribux_costs.reports import render_month
+from contribux_costs.report.render import render_month
 from tests.report_helpers import CHROMIUM, EXTERNAL_LOAD, REPO, demo_db, open_offline
 
 JAN = Month.parse("2025-01")

@@ -210,7 +210,7 @@ def test_compute_at_smallest_size_is_not_overprovisioned() -> None:
 
 
 def test_sql_statement_deltas_agree_with_the_collector_deltas() -> None:
-    from contribux_costs.collectors import postgres_deltas as pgd
+    from contribux_costs.collect.postgres import deltas as pgd
 
     store = new_store()
     rows = []

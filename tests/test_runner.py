@@ -12,14 +12,15 @@ import httpx
 import polars as pl
 import pytest
 
-from contribux_costs import collectors
-from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collect import registry as collectors
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.runner import check_workspace_mode
+from contribux_costs.collect.workspace import Workspace, resolve
 from contribux_costs.config import PROVIDERS, Settings
 from contribux_costs.errors import CollectError, ConfigError
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import check_workspace_mode, collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import SliceWrite, Store, open_store
-from contribux_costs.workspace import Workspace, resolve
 
 KEY = "sk-admin-PLANTED-SECRET-123"
 JAN = Month(2025, 1)
@@ -199,7 +200,8 @@ def demo_transport_echoing(settings: Settings, key: str) -> httpx.MockTransport:
 
 
 def test_a_settled_month_is_repriced_not_collected_again() -> None:
-    from contribux_costs.runner import collect_month, is_settled
+    from contribux_costs.collect.runner import is_settled
+    from contribux_costs.pipeline import collect_month
 
     settings = Settings(_env_file=None)
     store = open_store()
@@ -216,7 +218,8 @@ def test_a_settled_month_is_repriced_not_collected_again() -> None:
 
 
 def test_a_month_is_not_settled_when_a_source_last_failed_or_is_open() -> None:
-    from contribux_costs.runner import collect_month, is_settled
+    from contribux_costs.collect.runner import is_settled
+    from contribux_costs.pipeline import collect_month
 
     settings = Settings(_env_file=None)
     store = open_store()

@@ -13,21 +13,21 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from contribux_costs.collectors.base import CollectContext
-from contribux_costs.collectors.upstash import (
+from contribux_costs.collect.base import CollectContext
+from contribux_costs.collect.http import HttpClients, RetryPolicy
+from contribux_costs.collect.upstash.collector import (
     STATS,
     USAGE,
     UpstashCollector,
     make_collector,
     parse_databases,
 )
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, SchemaError
-from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
-from contribux_costs.workspace import Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "upstash"
 DATABASES = json.loads((FIX / "databases.json").read_text())

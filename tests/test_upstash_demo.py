@@ -10,15 +10,15 @@ import httpx
 import polars as pl
 import pytest
 
-from contribux_costs.collectors.upstash_frames import parse_go_times, parse_info
+from contribux_costs.collect.upstash.frames import parse_go_times, parse_info
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.demo import upstash as demo
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.transport import DemoClock, demo_transport
 from contribux_costs.periods import Month
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
-from contribux_costs.workspace import Workspace
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 SECRETS = [

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contribux_costs.collectors.upstash_frames import parse_go_times, parse_info
-from contribux_costs.collectors.upstash_usage import derive_usage, pair_deltas
+from contribux_costs.collect.upstash.frames import parse_go_times, parse_info
+from contribux_costs.collect.upstash.usage import derive_usage, pair_deltas
 from contribux_costs.errors import SchemaError
 from contribux_costs.periods import Window
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.vercel import (
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RetryPolicy
+from contribux_costs.collect.vercel import (
     ENDPOINT,
     VercelCollector,
     la_days,
@@ -22,13 +23,12 @@ from contribux_costs.collectors.vercel import (
     split_la,
     split_lines,
 )
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, SchemaError
-from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Month, Window, la_billing_date, la_midnight
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
-from contribux_costs.workspace import Workspace
 
 FIX = Path(__file__).parent / "fixtures" / "vercel"
 JAN = Month(2025, 1)
@@ -435,7 +435,7 @@ def test_other_months_are_untouched_by_a_slice(store: Store) -> None:
 def test_raw_landing_is_split_in_parts_that_rebuild_the_body(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import contribux_costs.collectors.vercel as vercel
+    import contribux_costs.collect.vercel as vercel
 
     monkeypatch.setattr(vercel, "RAW_PART_BYTES", 1500)
     body = fixture("charges_2025_01.jsonl")

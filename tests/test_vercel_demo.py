@@ -10,14 +10,14 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from contribux_costs.collect.http import RetryPolicy
+from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.demo.transport import DemoClock, demo_transport
 from contribux_costs.demo.vercel import SERVICES
-from contribux_costs.http import RetryPolicy
 from contribux_costs.periods import Month, la_midnight
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import open_store
-from contribux_costs.workspace import Workspace
 
 JUNE = Month(2025, 6)
 AFTER = datetime(2025, 8, 1, tzinfo=UTC)

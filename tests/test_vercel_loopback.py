@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.vercel import ENDPOINT, make_collector
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RetryPolicy
+from contribux_costs.collect.vercel import ENDPOINT, make_collector
 from contribux_costs.config import Settings
 from contribux_costs.errors import SchemaError
-from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Month
 
 BODY = (Path(__file__).parent / "fixtures" / "vercel" / "charges_2025_01.jsonl").read_bytes()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,10 +28,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from contribux_costs.analysis.rulebase import Config
 from contribux_costs.errors import ConfigError, ReportError
 from contribux_costs.models import SEVERITIES, Alert, AnalysisResult, Severity, severity_rank
-from contribux_costs.periods import Month
-
-if TYPE_CHECKING:
-    from contribux_costs.store import Store
 
 
 class NotifyError(ReportError):
@@ -73,24 +69,6 @@ def evaluate(
         out.extend(_RULE_KINDS[rule.metric](rule, result, cfg))
     out.extend(budget_levels(result, cfg))
     return sorted(out, key=lambda a: (-severity_rank(a.severity), a.rule_id, a.day or date.min))
-
-
-def evaluate_alerts(
-    result_or_store: AnalysisResult | Store,
-    month: str | Month,
-    rules: list[AlertRule] | Config | None = None,
-) -> list[Alert]:
-    """Alerts for ``month`` from an analysis result, or from a store (analysed first)."""
-    from contribux_costs.engine import CostOptimizer, default_config
-
-    cfg = rules if isinstance(rules, Config) else default_config()
-    if isinstance(result_or_store, AnalysisResult):
-        result = result_or_store
-        if result.month != str(month if isinstance(month, Month) else Month.parse(month)):
-            raise ConfigError(f"the result is for {result.month}, not {month}")
-    else:
-        result = CostOptimizer(result_or_store, cfg).analyze_usage(month)
-    return evaluate(result, cfg, rules if isinstance(rules, list) else None)
 
 
 def alerts_at_or_above(alerts: list[Alert], severity: str) -> list[Alert]:

@@ -151,7 +151,7 @@ def postgres_findings(ctx: RuleContext) -> list[CacheFinding]:
 def _postgres_findings(ctx: RuleContext) -> list[CacheFinding]:
     if "pg_database_snapshots" not in ctx.tables:
         return []
-    from contribux_costs.collectors import postgres_deltas as pgd
+    from contribux_costs.collect.postgres import deltas as pgd
 
     deltas = pgd.load_database_deltas(ctx.store, ctx.month.window)
     if deltas.is_empty():

@@ -282,7 +282,7 @@ def statement_deltas(ctx: RuleContext) -> pl.DataFrame:
 
 
 def _load_summary(ctx: RuleContext) -> pl.DataFrame:
-    from contribux_costs.collectors import postgres_deltas as pgd
+    from contribux_costs.collect.postgres import deltas as pgd
 
     deltas = statement_deltas(ctx)
     if deltas.is_empty():

@@ -176,7 +176,7 @@ def read_replica(ctx: RuleContext) -> list[Candidate]:
     target = database_project(ctx)
     if target is None:
         return []
-    from contribux_costs.collectors import postgres_deltas as pgd
+    from contribux_costs.collect.postgres import deltas as pgd
 
     deltas = statement_deltas(ctx)
     if deltas.is_empty():

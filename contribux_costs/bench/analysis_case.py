@@ -26,7 +26,7 @@ from typing import Any
 from contribux_costs.bench.common import BenchError
 from contribux_costs.config import Settings
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import collect
+from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
 
 # One factor per copy k: deterministic, spread over [0.6, 1.4).
@@ -149,7 +149,7 @@ def generate(params: dict[str, Any]) -> dict[str, Any]:
 
 def run(params: dict[str, Any]) -> dict[str, Any]:
     """Child step: one cold scan of ``usage`` (the floor), then ``analyze_usage`` twice."""
-    from contribux_costs.engine import CostOptimizer
+    from contribux_costs.analysis.engine import CostOptimizer
 
     store = open_store(Path(params["db"]))
     store.con.execute("SET enable_progress_bar = false")

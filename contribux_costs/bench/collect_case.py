@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from contribux_costs.bench.loopback import Loopback
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.neon import NeonCollector
-from contribux_costs.collectors.openai import OpenAICollector
-from contribux_costs.collectors.upstash import UpstashCollector
-from contribux_costs.collectors.vercel import ENDPOINT as VERCEL_CHARGES
-from contribux_costs.collectors.vercel import VercelCollector, la_days, split_la
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RateLimiter, RetryPolicy, SlidingWindowLimiter
+from contribux_costs.collect.neon import NeonCollector
+from contribux_costs.collect.openai.collector import OpenAICollector
+from contribux_costs.collect.runner import demo_now
+from contribux_costs.collect.upstash.collector import UpstashCollector
+from contribux_costs.collect.vercel import ENDPOINT as VERCEL_CHARGES
+from contribux_costs.collect.vercel import VercelCollector, la_days, split_la
 from contribux_costs.config import Settings
-from contribux_costs.http import HttpClients, RateLimiter, RetryPolicy, SlidingWindowLimiter
 from contribux_costs.periods import Month, Window
-from contribux_costs.runner import demo_now
 from contribux_costs.store import Store, open_store
 
 PROVIDERS = ("openai", "vercel", "neon", "upstash")

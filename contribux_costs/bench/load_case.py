@@ -93,10 +93,10 @@ FROM u
 
 def path(params: dict[str, Any]) -> dict[str, Any]:
     """Child step: the collector's fetch of every page and the store's slice write."""
-    from contribux_costs.collectors import openai as openai_collector
-    from contribux_costs.collectors.base import CollectContext, Task
+    from contribux_costs.collect.base import CollectContext, Task
+    from contribux_costs.collect.http import HttpClients
+    from contribux_costs.collect.openai import collector as openai_collector
     from contribux_costs.config import Settings
-    from contribux_costs.http import HttpClients
     from contribux_costs.store import open_store
 
     plan = Plan(int(params["results"]))

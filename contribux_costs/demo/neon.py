@@ -30,7 +30,7 @@ import numpy as np
 from contribux_costs.demo.model import EPOCH, MONTHLY_GROWTH, DemoModel
 
 if TYPE_CHECKING:
-    from contribux_costs.demo.transport import DemoContext
+    from contribux_costs.demo.context import DemoContext
 
 ORG_ID = "org-contribux-demo"
 PLAN = "launch"

@@ -14,7 +14,7 @@ import httpx
 from contribux_costs.demo.model import DemoModel
 
 if TYPE_CHECKING:
-    from contribux_costs.demo.transport import DemoContext
+    from contribux_costs.demo.context import DemoContext
 
 PROJECTS = {"proj_contribux_prod": "contribux-prod", "proj_contribux_dev": "contribux-dev"}
 

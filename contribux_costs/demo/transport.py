@@ -6,37 +6,19 @@ which answers from the seeded :class:`DemoModel`. The collectors cannot tell it 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
 
 from contribux_costs.config import Settings
+from contribux_costs.demo.context import DemoClock, DemoContext, Handler
 from contribux_costs.demo.model import DemoModel
 
-Handler = Callable[[httpx.Request, "DemoContext"], httpx.Response]
+__all__ = ["DemoClock", "DemoContext", "Handler", "default_handlers", "demo_transport"]
 
 
-class DemoClock:
-    """The demo's notion of "now" (settable, so snapshot-only APIs can be replayed per day)."""
-
-    def __init__(self, now: datetime | None = None) -> None:
-        self.fixed = now
-
-    def now(self) -> datetime:
-        return self.fixed or datetime.now(UTC)
-
-    def set(self, now: datetime | None) -> None:
-        self.fixed = now
-
-
-class DemoContext:
-    def __init__(self, model: DemoModel, clock: DemoClock) -> None:
-        self.model, self.clock = model, clock
-
-
-def _handlers() -> dict[str, Handler]:
+def default_handlers() -> dict[str, Handler]:
     # Imported lazily so importing the package does no work (and each provider stays separate).
     from contribux_costs.demo import neon, openai, upstash, vercel
 
@@ -49,9 +31,12 @@ def _handlers() -> dict[str, Handler]:
 
 
 def demo_transport(
-    settings: Settings, model: DemoModel | None = None, clock: DemoClock | None = None
+    settings: Settings,
+    model: DemoModel | None = None,
+    clock: DemoClock | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> httpx.MockTransport:
-    """An ``httpx`` transport that serves the four providers' demo APIs."""
+    """An ``httpx`` transport that serves the providers' demo APIs (``handlers``: by provider)."""
     ctx = DemoContext(model or DemoModel(), clock or DemoClock())
     hosts = {
         urlsplit(settings.openai_api_url).hostname: "openai",
@@ -59,7 +44,7 @@ def demo_transport(
         urlsplit(settings.neon_api_url).hostname: "neon",
         urlsplit(settings.upstash_api_url).hostname: "upstash",
     }
-    handlers = _handlers()
+    routes = dict(handlers) if handlers is not None else default_handlers()
 
     def handle(request: httpx.Request) -> httpx.Response:
         host = request.url.host
@@ -68,6 +53,8 @@ def demo_transport(
             provider = "upstash"  # per-database REST endpoints (INFO)
         if provider is None:
             return httpx.Response(404, json={"error": f"demo workspace has no host {host}"})
-        return handlers[provider](request, ctx)
+        if provider not in routes:
+            return httpx.Response(404, json={"error": f"demo workspace does not serve {provider}"})
+        return routes[provider](request, ctx)
 
     return httpx.MockTransport(handle)

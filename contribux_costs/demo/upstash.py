@@ -34,7 +34,7 @@ import httpx
 from contribux_costs.demo.model import DemoModel
 
 if TYPE_CHECKING:
-    from contribux_costs.demo.transport import DemoContext
+    from contribux_costs.demo.context import DemoContext
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from contribux_costs.demo.model import EPOCH, DemoModel
 from contribux_costs.periods import la_billing_date, la_midnight
 
 if TYPE_CHECKING:
-    from contribux_costs.demo.transport import DemoContext
+    from contribux_costs.demo.context import DemoContext
 
 MAX_SPAN = timedelta(days=366)  # "at most 1 year per request"
 Q6 = Decimal("0.000001")

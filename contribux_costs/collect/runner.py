@@ -9,15 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from contribux_costs import collectors
-from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collect import registry as collectors
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import HttpClients, RetryPolicy
+from contribux_costs.collect.workspace import Workspace, resolve
 from contribux_costs.config import Settings
 from contribux_costs.errors import ConfigError, CostsError
-from contribux_costs.http import HttpClients, RetryPolicy
 from contribux_costs.periods import Month, Window
 from contribux_costs.redact import mask_values, redact
 from contribux_costs.store import Store
-from contribux_costs.workspace import Workspace, resolve
 
 Progress = Callable[[str, str], None]  # (source, message)
 
@@ -65,7 +65,10 @@ def collect(
     workspace: Workspace | None = None,
     policy: RetryPolicy | None = None,
 ) -> CollectReport:
-    """Collect ``window`` from every configured source (or the demo) into ``store``."""
+    """Collect ``window`` from every configured source (or the demo) into ``store``.
+
+    Collection only: :func:`contribux_costs.pipeline.collect` also re-prices the months touched.
+    """
     ws = workspace or resolve(settings, only)
     check_workspace_mode(store, ws.demo)
     if ws.clock is not None and ws.clock.fixed is None:
@@ -95,30 +98,7 @@ def collect(
                 f.result()
     finally:
         clients.close()
-    _rebuild_focus(settings, store, window, report)
     return report
-
-
-def _rebuild_focus(settings: Settings, store: Store, window: Window, report: CollectReport) -> None:
-    """Re-derive the FOCUS rows of every month the collection touched (prices, allowances).
-
-    A pricing failure is reported like a failed source: the collected data stays committed.
-    """
-    from contribux_costs.focus import build_focus
-    from contribux_costs.pricing import load_pricebook
-
-    result = SourceResult("focus")
-    t0 = time.perf_counter()
-    for month in window.months():
-        try:
-            # The user's negotiated prices (CONTRIBUX_COSTS_PRICES) override the list prices.
-            build_focus(store, month, load_pricebook(settings.contribux_costs_prices))
-            result.windows_ok += 1
-        except CostsError as exc:
-            result.windows_failed += 1
-            result.errors.append(f"pricing {month}: {exc}")
-    result.seconds = time.perf_counter() - t0
-    report.results["focus"] = result
 
 
 def _collect_source(
@@ -214,18 +194,6 @@ def is_settled(store: Store, month: Month, sources: list[str], settle_days: int)
         ],
     )
     return set(sources) <= set(done["provider"].to_list())
-
-
-def collect_month(
-    settings: Settings, store: Store, month: Month, progress: Progress | None = None
-) -> CollectReport | None:
-    """Collect ``month`` unless it is settled (then only its FOCUS rows are re-priced: None)."""
-    ws = resolve(settings)
-    if is_settled(store, month, ws.sources, settings.repull_days):
-        report = CollectReport("", month.window, ws.demo, {})
-        _rebuild_focus(settings, store, month.window, report)
-        return None if report.ok else report
-    return collect(settings, store, month.window, progress=progress, workspace=ws)
 
 
 def demo_now(window: Window, now: datetime | None = None) -> datetime:

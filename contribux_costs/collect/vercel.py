@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import polars as pl
 
-from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import TruncatedBody
 from contribux_costs.config import Settings
 from contribux_costs.errors import SchemaError
-from contribux_costs.http import TruncatedBody
 from contribux_costs.periods import Window, la_billing_date, la_midnight
 from contribux_costs.store.slices import RawPage, SliceWrite
 

@@ -18,19 +18,19 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from contribux_costs import summary
 from contribux_costs.demo.model import DEMO_LABEL
 from contribux_costs.errors import ReportError
+from contribux_costs.focus import summary
 from contribux_costs.periods import Month
 from contribux_costs.store import open_store
 
 REPORT_NOTEBOOKS = ("report", "cache")
-TEMPLATES = Path(__file__).parent / "report_templates"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def default_notebook_dir() -> Path:
     """The repository's ``notebooks/`` folder (the package is installed from the checkout)."""
-    return Path(__file__).resolve().parents[1] / "notebooks"
+    return Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @dataclass(frozen=True)

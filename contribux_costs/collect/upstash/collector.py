@@ -48,8 +48,9 @@ from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.upstash_frames import (
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import Caller, HttpClients, get_json
+from contribux_costs.collect.upstash.frames import (
     PROVIDER,
     STATS,
     Database,
@@ -57,10 +58,9 @@ from contribux_costs.collectors.upstash_frames import (
     parse_info,
     snapshot_slice,
 )
-from contribux_costs.collectors.upstash_usage import derive_usage, snapshot_history
+from contribux_costs.collect.upstash.usage import derive_usage, snapshot_history
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, SchemaError
-from contribux_costs.http import Caller, HttpClients, get_json
 from contribux_costs.periods import Window, utc_midnight
 from contribux_costs.redact import drop_secret_keys, redact
 from contribux_costs.store.slices import RawPage, SliceWrite

@@ -18,17 +18,17 @@ from typing import Any
 import httpx
 import polars as pl
 
-from contribux_costs.collectors.base import CollectContext, Task
-from contribux_costs.collectors.openai_pages import (
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import get_json
+from contribux_costs.collect.openai.pages import (
     Envelope,
     WidePage,
     fast_usage_page,
     is_count,
     page_envelope,
 )
+from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import ConfigError, SchemaError
-from contribux_costs.http import get_json
-from contribux_costs.paginate import CursorPaginator
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import RawPage, SliceWrite
 

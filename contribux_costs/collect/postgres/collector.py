@@ -3,7 +3,7 @@
 Slow queries, query load and the buffer-cache hit ratio are not in the Neon API; they come from the
 database itself over ``DATABASE_URL``. Both views hold counters that are cumulative since the last
 reset, so each run stores a *snapshot* (kept with its ``fetched_at``) and analyses diff consecutive
-snapshots (:mod:`contribux_costs.collectors.postgres_deltas`).
+snapshots (:mod:`contribux_costs.collect.postgres.deltas`).
 
 Access is read-only: every transaction is opened ``READ ONLY`` by psycopg (this works through
 Neon's transaction-mode pooler too, where startup ``options`` are refused), with a short connect
@@ -37,7 +37,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
-from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collect.base import CollectContext, Task
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, ConfigError
 from contribux_costs.periods import Window

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from contribux_costs.collectors.base import CollectContext, Task
+from contribux_costs.collect.base import CollectContext, Task
+from contribux_costs.collect.http import get_json
+from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
-from contribux_costs.http import get_json
-from contribux_costs.paginate import CursorPaginator
 from contribux_costs.periods import Window, parse_utc
 from contribux_costs.store.slices import RawPage, SliceWrite
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from contribux_costs.html import money
+from contribux_costs.focus.reconcile import Reconciliation
+from contribux_costs.focus.summary import month_total
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.periods import Month
-from contribux_costs.reconcile import Reconciliation
-from contribux_costs.report_data import next_month_forecast
+from contribux_costs.report.data import next_month_forecast
+from contribux_costs.report.html import money
 from contribux_costs.store import Store
-from contribux_costs.summary import month_total
 
 REC_COLUMNS = ("recommendation", "provider", "saving / month", "confidence", "effort", "action")
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from contribux_costs.collect.http import HttpClients
 from contribux_costs.config import Settings
 from contribux_costs.demo.transport import DemoClock
-from contribux_costs.http import HttpClients
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import SliceWrite
 

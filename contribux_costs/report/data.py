@@ -11,14 +11,14 @@ import polars as pl
 
 from contribux_costs.analysis.forecast import forecast
 from contribux_costs.analysis.rulebase import usage_cte
-from contribux_costs.collectors.postgres_deltas import (
+from contribux_costs.collect.postgres.deltas import (
     load_database_deltas,
     load_statement_deltas,
     query_summary,
 )
+from contribux_costs.focus.summary import cost_source
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
-from contribux_costs.summary import cost_source
 
 _DATED_MODEL = r"-\d{4}-\d{2}-\d{2}$"
 

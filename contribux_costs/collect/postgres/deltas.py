@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from contribux_costs.collectors.postgres import DATABASE, PROVIDER, STATEMENTS, TABLES
+from contribux_costs.collect.postgres.collector import DATABASE, PROVIDER, STATEMENTS, TABLES
 from contribux_costs.periods import Window
 from contribux_costs.store import Store
 

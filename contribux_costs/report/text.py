@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contribux_costs.html import money
 from contribux_costs.models import AnalysisResult, Recommendation
+from contribux_costs.report.html import money
 
 
 def format_recommendation(r: Recommendation) -> str:

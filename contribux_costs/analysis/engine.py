@@ -16,11 +16,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from contribux_costs import summary
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
-from contribux_costs.models import AnalysisResult, Recommendation
+from contribux_costs.errors import ConfigError
+from contribux_costs.focus import summary
+from contribux_costs.models import Alert, AnalysisResult, Recommendation
 from contribux_costs.periods import Month
 from contribux_costs.store import Store, open_store
 
@@ -103,3 +104,19 @@ def default_config(path: Path | None = None) -> Config:
     from contribux_costs.config import load_settings
 
     return Config.load(path or load_settings().contribux_costs_config)
+
+
+def evaluate_alerts(
+    result_or_store: AnalysisResult | Store,
+    month: str | Month,
+    rules: list[alerts_mod.AlertRule] | Config | None = None,
+) -> list[Alert]:
+    """Alerts for ``month`` from an analysis result, or from a store (analysed first)."""
+    cfg = rules if isinstance(rules, Config) else default_config()
+    if isinstance(result_or_store, AnalysisResult):
+        result = result_or_store
+        if result.month != str(month if isinstance(month, Month) else Month.parse(month)):
+            raise ConfigError(f"the result is for {result.month}, not {month}")
+    else:
+        result = CostOptimizer(result_or_store, cfg).analyze_usage(month)
+    return alerts_mod.evaluate(result, cfg, rules if isinstance(rules, list) else None)
