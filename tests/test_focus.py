@@ -15,6 +15,7 @@ from contribux_costs.focus import FOCUS_COLUMNS, build_focus, export_focus, focu
 from contribux_costs.focus.schema import (
     CHARGE_CATEGORIES,
     CHARGE_FREQUENCIES,
+    EXPORT_ORDER,
     MANDATORY_NON_NULL,
     SERVICE_CATEGORIES,
 )
@@ -239,7 +240,7 @@ def test_export_round_trip(store: Store, tmp_path: Path, suffix: str) -> None:
     # 4 billed (openai day 1, three vercel), neon, upstash, 1 estimated (openai day 2)
     assert result.rows == 7 and money(result.billed_cost) == Decimal("75.61")
     read = pl.read_parquet(out) if suffix == ".parquet" else pl.read_csv(out, infer_schema=False)
-    assert read.columns == list(FOCUS_COLUMNS)
+    assert read.columns == list(EXPORT_ORDER)
     assert read.height == 7
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temp file left
     if suffix == ".parquet":

@@ -14,6 +14,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from contribux_costs.errors import StoreError
+from contribux_costs.focus.allocation import AllocationRules, load_allocation
 from contribux_costs.focus.schema import (
     FOCUS_COLUMNS,
     PROVIDER_NAMES,
@@ -22,6 +23,7 @@ from contribux_costs.focus.schema import (
     SERVICE_CATEGORY,
     SERVICE_NAMES,
 )
+from contribux_costs.focus.split import allocate
 from contribux_costs.periods import Month
 from contribux_costs.pricing import (
     DataQualityFinding,
@@ -48,13 +50,22 @@ class FocusBuild(BaseModel):
     findings: list[DataQualityFinding]
 
 
-def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> FocusBuild:
-    """Rebuild the month's FOCUS rows in one transaction (delete the month, insert)."""
+def build_focus(
+    store: Store,
+    month: Month,
+    book: PriceBook | None = None,
+    allocation: AllocationRules | None = None,
+) -> FocusBuild:
+    """Rebuild the month's FOCUS rows in one transaction (delete the month, insert).
+
+    ``allocation``: the environment/owner rules (default: the ``[allocation]`` table of
+    ``CONTRIBUX_COSTS_CONFIG`` over the defaults)."""
     book = book or load_pricebook()
     billed = _billed_rows(store, month)
     lines, findings = price_usage(store, book, month, [*COMPUTED_PROVIDERS, *ESTIMATED_PROVIDERS])
     computed = _computed_rows(lines, _billed_days(store, month), _demo_flags(store), month)
     frame = pl.concat([_conform(billed), _conform(computed)])
+    frame = _conform(allocate(frame, allocation or _configured_allocation()))
     _replace_month(store, month, frame, findings_frame(findings))
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
@@ -70,6 +81,12 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
         by_source=by_source,
         findings=findings,
     )
+
+
+def _configured_allocation() -> AllocationRules:
+    from contribux_costs.config import load_settings
+
+    return load_allocation(load_settings().contribux_costs_config)
 
 
 def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl.DataFrame) -> None:

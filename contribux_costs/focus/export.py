@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from contribux_costs.errors import ConfigError, StoreError
 from contribux_costs.focus.build import build_focus
-from contribux_costs.focus.schema import FOCUS_COLUMNS
+from contribux_costs.focus.schema import EXPORT_ORDER
 from contribux_costs.periods import Month
 from contribux_costs.pricing import PriceBook
 from contribux_costs.store import Store
@@ -57,9 +57,7 @@ def export_focus(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     # Tags is DuckDB JSON; written as text so Parquet readers see a string, as FOCUS expects.
-    cols = ", ".join(
-        '"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in FOCUS_COLUMNS
-    )
+    cols = ", ".join('"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in EXPORT_ORDER)
     first, nxt = month.first_day, month.next.first_day
     where = f"x_billing_date >= DATE '{first}' AND x_billing_date < DATE '{nxt}'"
     order = "x_billing_date, x_provider, ChargePeriodStart, SkuId"

@@ -54,7 +54,21 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
     "x_allowance_used": MONEY,
     "x_billing_date": pl.Date(),
     "x_demo": pl.Boolean(),
+    # Migration 080 (table order; the export puts FOCUS columns before x_ ones). FOCUS 1.3 split
+    # cost allocation: set only on rows split from a shared cost (focus/split.py).
+    "AllocatedMethodId": pl.String(),
+    "AllocatedMethodDetails": pl.String(),
+    "AllocatedResourceId": pl.String(),
+    "AllocatedResourceName": pl.String(),
+    "AllocatedTags": pl.String(),
+    # Allocation (focus/allocation.py): one of ENVIRONMENTS or "unallocated"; owner or the same.
+    "x_environment": pl.String(),
+    "x_owner": pl.String(),
 }
+
+# The export's order: FOCUS columns first, then the x_ extensions (the table appends migrated
+# columns at its end).
+EXPORT_ORDER = tuple(sorted(FOCUS_COLUMNS, key=lambda c: c.startswith("x_")))
 
 # Columns FOCUS requires to be present and non-null in every row of this dataset.
 MANDATORY_NON_NULL = (
