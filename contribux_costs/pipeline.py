@@ -15,6 +15,7 @@ from contribux_costs.collect.workspace import Workspace, resolve
 from contribux_costs.config import Settings
 from contribux_costs.errors import CostsError
 from contribux_costs.focus import build_focus
+from contribux_costs.focus.allocation import load_allocation
 from contribux_costs.periods import Month, Window
 from contribux_costs.pricing import load_pricebook
 from contribux_costs.store import Store
@@ -62,7 +63,13 @@ def reprice(settings: Settings, store: Store, window: Window, report: CollectRep
     for month in window.months():
         try:
             # The user's negotiated prices (CONTRIBUX_COSTS_PRICES) override the list prices.
-            build_focus(store, month, load_pricebook(settings.contribux_costs_prices))
+            # Environment/owner rules: the [allocation] table of CONTRIBUX_COSTS_CONFIG.
+            build_focus(
+                store,
+                month,
+                load_pricebook(settings.contribux_costs_prices),
+                load_allocation(settings.contribux_costs_config),
+            )
             result.windows_ok += 1
         except CostsError as exc:
             result.windows_failed += 1

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from contribux_costs.analysis.environments import environment_of
 from contribux_costs.analysis.rulebase import Candidate, RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
 
@@ -215,17 +216,25 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
         saving = (s.cost - on_target) * share
         if saving <= 0:
             continue
+        # A dev/preview key serves no user: the cheaper model is the default, no eval needed.
+        env = environment_of(ctx, "openai", s.project_id)
+        off_prod = env in ("development", "preview")
         out.append(
             Candidate(
                 "openai.model_downgrade", "openai", s.subject, "cost",
                 f"Move {s.family} traffic in {s.project_id} to {target}",
+                f"Make {target} the default for {s.family} calls on this {env} key"
+                if off_prod else
                 f"Route {float(share):.0%} of {s.family} requests to {target} after an eval "
                 "shows equal quality on this workload",
-                saving, s.cost, s.pool, "medium",
+                saving, s.cost, s.pool, "high" if off_prod else "medium",
+                f"exact for the month's volume at list prices; a {env} key serves no users"
+                if off_prod else
                 "exact for the month's volume at list prices; quality on the cheaper model "
                 "must be validated",
-                "medium", f"cheaper family configured: {s.family} → {target}",
-                {**s.evidence(), "target_model": target,
+                "low" if off_prod else "medium",
+                f"cheaper family configured: {s.family} → {target}",
+                {**s.evidence(), "target_model": target, "environment": env,
                  "cost_on_target_usd": float(usd(on_target))},
             )
         )  # fmt: skip

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import polars as pl
 
+from contribux_costs.analysis.environments import environment_of
 from contribux_costs.analysis.rulebase import (
     Candidate,
     RuleContext,
@@ -141,6 +142,8 @@ def scale_to_zero(ctx: RuleContext) -> list[Candidate]:
     idle = Decimal(str(ctx.cfg.num("neon.scale_to_zero_idle_share")))
     out = []
     for pid, days in _projects(ctx).items():
+        if environment_of(ctx, "neon", pid, str(days["project"][0])) == "production":
+            continue  # production is never advised to suspend (issue 16)
         cu = days["cu_hours"].fill_null(0)
         if cu.len() == 0 or fnum(cu.mean()) <= 0:
             continue

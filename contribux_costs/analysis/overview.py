@@ -32,7 +32,9 @@ def refresh_focus(ctx: RuleContext) -> None:
     if _has_focus(ctx) or not _has_month_data(ctx):
         return
     try:
-        build_focus(ctx.store, ctx.month, pricebook(ctx))
+        from contribux_costs.analysis.environments import rules_of
+
+        build_focus(ctx.store, ctx.month, pricebook(ctx), rules_of(ctx))
     except (CostsError, duckdb.Error) as exc:
         # The analysis still runs on what the store holds; the note says what is missing.
         ctx.note(f"FOCUS build failed ({type(exc).__name__}: {exc}); costs may be incomplete")
