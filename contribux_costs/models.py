@@ -159,6 +159,81 @@ class Anomaly(_Model):
     excess_pct: float
 
 
+class SharedSplit(_Model):
+    """One shared cost split across (environment, owner) targets (FOCUS Allocated* rows)."""
+
+    method_id: str = Field(description="AllocatedMethodId, e.g. contribux-costs/proportional-cost")
+    rule_id: str
+    service: str
+    cost_usd: Money
+    parts: dict[str, Money] = Field(default={}, description="AllocatedResourceId → cost")
+
+
+class PreviewCost(_Model):
+    """What one pull request's preview environment cost (where a provider identifies it)."""
+
+    pull_request: str
+    provider: str
+    resources: list[str] = []
+    cost_usd: Money
+
+
+class Allocation(_Model):
+    """The month's cost by environment and by owner; each adds up to ``total_usd`` to the cent
+    (parts rounded by largest remainder). ``unallocated`` is always shown."""
+
+    total_usd: Money
+    by_environment: dict[str, Money]
+    by_owner: dict[str, Money]
+    by_provider_environment: dict[str, dict[str, Money]] = {}
+    shared: list[SharedSplit] = []
+    preview_by_pull_request: list[PreviewCost] = []
+    preview_by_provider: dict[str, Money] = Field(
+        default={}, description="the preview environment's month per provider"
+    )
+
+
+class UnitCost(_Model):
+    """Cost per unit of business volume (a daily active user, an AI analysis run...)."""
+
+    metric: str
+    name: str
+    source: str = Field(description="postgres | csv | demo")
+    month_volume: float = Field(description="sum of daily volumes, or their mean for a gauge")
+    cost_usd: Money
+    cost_per_unit_usd: Money | None
+    by_provider: dict[str, Money | None] = {}
+    by_environment: dict[str, Money | None] = {}
+    daily: dict[date, Money | None] = Field(default={}, description="day cost / day volume")
+    daily_volume: dict[date, float] = {}
+    trend_pct_per_week: float | None = Field(
+        default=None, description="least-squares slope of the daily cost per unit, % of mean"
+    )
+
+
+class BudgetDay(_Model):
+    day: date
+    actual_cumulative_usd: Money | None = None
+    forecast_cumulative_usd: Money | None = None
+    remaining_usd: Money
+
+
+class BudgetView(_Model):
+    """A budget against the month's actuals and forecast: burn-down and run-out day."""
+
+    name: str
+    scope: str = Field(description="provider | environment | owner | total | providers")
+    match: list[str]
+    budget_usd: Money
+    actual_usd: Money
+    projected_usd: Money
+    used_share: float
+    projected_share: float
+    run_out_date: date | None = Field(description="the day the budget runs out at current pace")
+    levels_reached: list[float] = []
+    burn_down: list[BudgetDay] = []
+
+
 class AnalysisResult(_Model):
     """Everything :meth:`CostOptimizer.analyze_usage` returns for one month."""
 
@@ -172,6 +247,9 @@ class AnalysisResult(_Model):
     anomalies: list[Anomaly] = []
     time_to_limit: list[TimeToLimit] = []
     data_quality: list[str] = []
+    allocation: Allocation | None = None
+    unit_costs: list[UnitCost] = []
+    budgets: list[BudgetView] = []
 
     @property
     def total_savings_usd(self) -> Decimal:

@@ -182,7 +182,21 @@ def budget_levels(result: AnalysisResult, cfg: Config) -> list[Alert]:
             alert = _level_alert(result, cfg, name, providers, basis, levels, severities)
             if alert is not None:
                 out.append(alert)
+    # Environment and owner budgets (issue 16): the same levels, on the budget view's figures.
+    for view in (v for v in result.budgets if v.scope in ("environment", "owner")):
+        for basis in bases:
+            share = view.used_share if basis == "actual" else view.projected_share
+            alert = _share_alert(
+                f"{view.scope}.{view.name}", basis, share, view.budget_usd, levels, severities
+            )
+            if alert is not None:
+                out.append(alert)
     return out
+
+
+def configured_budgets(cfg: Config) -> dict[str, list[str]]:
+    """Provider budgets of ``[budgets]``: name → the providers it covers ([] = all)."""
+    return _budgets(cfg)
 
 
 def _budgets(cfg: Config) -> dict[str, list[str]]:
@@ -208,6 +222,17 @@ def _level_alert(
     if budget is None:
         return None
     share = float(_costs(result, providers, basis)) / budget
+    return _share_alert(name, basis, share, budget, levels, severities)
+
+
+def _share_alert(
+    name: str,
+    basis: str,
+    share: float,
+    budget: float | Decimal,
+    levels: list[float],
+    severities: list[str],
+) -> Alert | None:
     crossed = [(lvl, sev) for lvl, sev in zip(levels, severities, strict=True) if share >= lvl]
     if not crossed:
         return None

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
+from contribux_costs.analysis.allocation import allocation_step
+from contribux_costs.analysis.budgets import budget_views
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
+from contribux_costs.analysis.unit_costs import unit_costs
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
 from contribux_costs.models import Alert, AnalysisResult, Recommendation
@@ -74,6 +77,7 @@ class CostOptimizer:
             anomalies=anomalies,
             time_to_limit=guarded(ctx, scaling.time_to_limits),
         )
+        self._allocation(ctx, result)
         result.alerts = alerts_mod.evaluate(result, ctx.cfg)
         result.data_quality = list(ctx.notes)
         return result
@@ -85,6 +89,14 @@ class CostOptimizer:
         }
         order = [str(r) for r in ctx.cfg.get("general.rule_order", [])]
         return settle(candidates, order, caps, Decimal(str(ctx.cfg.num("general.min_savings_usd"))))
+
+    @staticmethod
+    def _allocation(ctx: RuleContext, result: AnalysisResult) -> None:
+        """Issue 16: allocation by environment/owner, unit costs, budgets (each step guarded)."""
+        found = guarded(ctx, allocation_step)
+        result.allocation = found[0] if found else None
+        result.unit_costs = guarded(ctx, unit_costs)
+        result.budgets = guarded(ctx, lambda c: budget_views(c, result.projected_monthly_cost))
 
     def close(self) -> None:
         """Close the store when this optimizer opened it."""

@@ -300,3 +300,34 @@ def _database_row(
         row[key] = float(value) if key.endswith("_time") else round(value)
     row["stats_reset"] = reset
     return row
+
+
+# -- business volumes (unit costs) -------------------------------------------------------------
+# What the default [unit_costs] queries would count in the demo's database, per UTC day, tied to
+# the usage the other demo providers serve: an active user makes ~34 authenticated requests a
+# day (the session lookup), every analysed opportunity gets one new embedding (the UPDATE ... SET
+# embedding statement), and every AI analysis run is one production gpt-4o request.
+REQUESTS_PER_ACTIVE_USER = 34
+_SESSION_LOOKUP = next(i for i, q in enumerate(QUERIES) if "FROM sessions s" in q.query)
+_EMBEDDING_UPDATE = next(i for i, q in enumerate(QUERIES) if "SET embedding" in q.query)
+
+
+def business_volumes(model: DemoModel, day: date) -> dict[str, float]:
+    """``{metric id: volume}`` of one UTC day (active_users, opportunities_analysed,
+    ai_analyses)."""
+    from contribux_costs.demo import openai as demo_openai
+
+    calls = _daily(model, day)[: _NQ * _NC].reshape(_NQ, _NC)[:, 0]
+    start = datetime.combine(day, time(0), UTC)
+    analysis = next(
+        w
+        for w in demo_openai.WORKLOADS
+        if w.project_id == "proj_contribux_prod" and w.model.startswith("gpt-4o-2")
+    )
+    return {
+        "active_users": float(round(calls[_SESSION_LOOKUP] / REQUESTS_PER_ACTIVE_USER)),
+        "opportunities_analysed": float(round(calls[_EMBEDDING_UPDATE])),
+        "ai_analyses": float(
+            demo_openai.volume(model, start, start + timedelta(days=1), analysis)[0]
+        ),
+    }
