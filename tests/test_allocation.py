@@ -1,0 +1,215 @@
+"""Allocation: environment and owner on every FOCUS row by ordered rules, shared costs split
+exactly with FOCUS 1.3's Allocated* columns, and the engine's allocation summing to the cent."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contribux_costs import CostOptimizer
+from contribux_costs.analysis.allocation import round_parts
+from contribux_costs.errors import ConfigError
+from contribux_costs.focus import export_focus
+from contribux_costs.focus.allocation import allocation_rules
+from contribux_costs.focus.schema import FOCUS_COLUMNS
+from contribux_costs.focus.split import allocate, split_exact
+from contribux_costs.models import AnalysisResult
+from contribux_costs.periods import Month
+from contribux_costs.pipeline import collect
+from contribux_costs.store import Store, open_store
+from tests.engine_support import demo_settings
+
+JAN = Month.parse("2025-01")
+CENT = Decimal("0.01")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AnalysisResult]]:
+    store = open_store(tmp_path_factory.mktemp("alloc") / "demo.duckdb")
+    assert collect(demo_settings(), store, JAN.window).ok
+    with CostOptimizer(store) as optimizer:
+        yield store, optimizer.analyze_usage(JAN)
+    store.close()
+
+
+# -- exact splits -------------------------------------------------------------------------------
+@given(
+    st.decimals(min_value=-10_000, max_value=10_000, places=6),
+    st.lists(st.decimals(min_value="0.001", max_value=1000, places=3), min_size=1, max_size=9),
+)
+def test_split_exact_sums_to_the_origin_and_stays_within_a_cent(
+    amount: Decimal, weights: list[Decimal]
+) -> None:
+    parts = split_exact(amount, weights)
+    assert sum(parts) == amount
+    total = sum(weights)
+    for part, w in zip(parts, weights, strict=True):
+        assert abs(part - amount * w / total) < Decimal("0.02")
+
+
+def test_split_exact_largest_remainder() -> None:
+    # 100.00 in thirds: 33.34 to the first (ties go to the earlier part), 33.33 to the others.
+    assert split_exact(Decimal("100"), [Decimal(1)] * 3) == [
+        Decimal("33.34"),
+        Decimal("33.33"),
+        Decimal("33.33"),
+    ]
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=3), st.decimals(-500, 500, places=5)))
+def test_round_parts_add_up_to_the_rounded_total(parts: dict[str, Decimal]) -> None:
+    rounded = round_parts(parts)
+    assert sum(rounded.values(), Decimal(0)) == sum(parts.values(), Decimal(0)).quantize(CENT)
+
+
+# -- rules and shared splits on a small frame ---------------------------------------------------
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.from_dicts(rows, schema=FOCUS_COLUMNS)
+
+
+def _row(provider: str, cost: str, **kw: Any) -> dict[str, Any]:
+    c = Decimal(cost)
+    return {"x_provider": provider, "BilledCost": c, "EffectiveCost": c, "ListCost": c,
+            "ContractedCost": c, "ChargeCategory": "Usage", **kw}  # fmt: skip
+
+
+def _usage() -> list[dict[str, Any]]:
+    tags = '{{"Environment": "{}", "ProjectName": "contribux"}}'
+    return [
+        _row("vercel", "30", Tags=tags.format("production")),
+        _row("vercel", "10", Tags=tags.format("preview")),
+    ]
+
+
+def test_unmatched_rows_are_unallocated_never_guessed() -> None:
+    frame = _frame([_row("upstash", "5", ResourceName="mystery-db"), _row("acme", "1")])
+    out = allocate(frame, allocation_rules())
+    assert out["x_environment"].to_list() == ["unallocated", "unallocated"]
+    assert out["x_owner"].to_list() == ["data", "unallocated"]
+
+
+@pytest.mark.parametrize(
+    ("shared", "expected"),
+    [
+        (
+            {"method": "proportional", "basis": {"provider": "vercel", "category": "Usage"}},
+            {"production/web": Decimal("75.01"), "preview/web": Decimal("25.00")},
+        ),
+        (
+            {"method": "even", "basis": {"provider": "vercel", "category": "Usage"}},
+            {"preview/web": Decimal("50.01"), "production/web": Decimal("50.00")},
+        ),
+        (
+            {"method": "fixed", "targets": [
+                {"environment": "production", "owner": "web", "share": 0.7},
+                {"environment": "staging", "owner": "qa", "share": 0.3}]},
+            {"production/web": Decimal("70.01"), "staging/qa": Decimal("30.00")},
+        ),
+    ],
+)  # fmt: skip
+def test_shared_cost_split_methods_keep_the_origin_exact(
+    shared: dict[str, Any], expected: dict[str, Decimal]
+) -> None:
+    rules = allocation_rules(
+        {"shared": [{"id": "fee", "provider": "vercel", "category": "Purchase", **shared}]}
+    )
+    frame = _frame([*_usage(), _row("vercel", "100.01", ChargeCategory="Purchase")])
+    out = allocate(frame, rules).filter(pl.col("AllocatedMethodId").is_not_null())
+    got = dict(zip(out["AllocatedResourceId"], out["BilledCost"], strict=True))
+    assert got == expected
+    assert sum(out["ListCost"]) == Decimal("100.01")
+    for details, env, owner in out.select(
+        "AllocatedMethodDetails", "x_environment", "x_owner"
+    ).iter_rows():
+        assert json.loads(details)["x_RuleId"] == "fee"
+        assert 0 < json.loads(details)["Elements"][0]["AllocatedRatio"] <= 1
+        assert f"{env}/{owner}" in expected
+    ratios = [json.loads(d)["Elements"][0]["AllocatedRatio"] for d in out["AllocatedMethodDetails"]]
+    assert sum(ratios) == pytest.approx(1.0)
+
+
+def test_fixed_shares_must_sum_to_one() -> None:
+    bad = {"id": "x", "method": "fixed", "targets": [
+        {"environment": "production", "owner": "a", "share": 0.5}]}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"shared\.0.*sum to 1"):
+        allocation_rules({"shared": [bad]})
+
+
+# -- the demo month -----------------------------------------------------------------------------
+def test_demo_allocation_adds_up_to_the_month_to_the_cent(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    store, result = demo
+    alloc = result.allocation
+    assert alloc is not None
+    total = Decimal(str(store.scalar("SELECT sum(BilledCost) FROM focus_charges"))).quantize(CENT)
+    assert alloc.total_usd == total
+    assert sum(alloc.by_environment.values()) == total
+    assert sum(alloc.by_owner.values()) == total
+    for env in ("production", "preview", "staging", "development"):
+        assert alloc.by_environment[env] > 0, env
+    assert alloc.by_environment["unallocated"] == 0  # shown, and zero for the demo's resources
+    assert alloc.by_owner["unallocated"] == 0
+    for provider, envs in alloc.by_provider_environment.items():
+        assert sum(envs.values()) == sum(
+            (u for p, u in _provider_totals(store).items() if p == provider), Decimal(0)
+        )
+
+
+def _provider_totals(store: Store) -> dict[str, Decimal]:
+    rows = store.query("SELECT x_provider, sum(BilledCost) FROM focus_charges GROUP BY 1").rows()
+    return {str(p): Decimal(str(c)).quantize(CENT) for p, c in rows}
+
+
+def test_demo_team_plan_fee_is_split_across_vercel_usage(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    store, result = demo
+    assert result.allocation is not None
+    seats = next(s for s in result.allocation.shared if s.service == "Pro Seats")
+    assert seats.cost_usd == Decimal("60.00")
+    assert set(seats.parts) == {"production/web", "preview/web", "production/docs"}
+    # Each origin charge's allocated rows add up to it exactly (not only to the cent).
+    per_origin = store.query(
+        "SELECT ServiceName, ChargePeriodStart, sum(BilledCost) AS c, count(*) AS n "
+        "FROM focus_charges WHERE AllocatedMethodId IS NOT NULL GROUP BY 1, 2"
+    )
+    assert set(per_origin["n"]) == {3}
+    seat_rows = per_origin.filter(pl.col("ServiceName") == "Pro Seats")
+    assert seat_rows["c"].to_list() == [Decimal("60")]
+
+
+def test_demo_preview_cost_per_provider_when_no_pull_request_is_named(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    _, result = demo
+    alloc = result.allocation
+    assert alloc is not None
+    assert alloc.preview_by_pull_request == []  # the demo's Neon API names no branch
+    assert set(alloc.preview_by_provider) == {"vercel", "neon"}
+    assert sum(alloc.preview_by_provider.values()) == alloc.by_environment["preview"]
+
+
+def test_focus_export_carries_environment_owner_and_allocation_columns(
+    demo: tuple[Store, AnalysisResult], tmp_path: Path
+) -> None:
+    store, _ = demo
+    out = export_focus(store, JAN, tmp_path / "jan.csv", rebuild=False)
+    with out.path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0])
+    assert header.index("AllocatedTags") < header.index("x_provider")
+    assert {r["x_environment"] for r in rows} == {"production", "preview", "staging", "development"}
+    split = [r for r in rows if r["AllocatedMethodId"]]
+    assert split and all(r["AllocatedResourceId"] == f"{r['x_environment']}/{r['x_owner']}"
+                         for r in split)  # fmt: skip
+    assert all(not r["AllocatedMethodId"] for r in rows if r["ChargeCategory"] == "Usage")
