@@ -67,6 +67,8 @@ def _table(ctx: RuleContext, key: str) -> dict[str, Decimal]:
 def _provider_remaining(projection: Projection, providers: list[str]) -> Decimal:
     if projection.closed:
         return Decimal(0)
+    if not providers:  # the total: the month's own forecast, as shown everywhere else
+        return projection.remaining_usd
     return sum(
         (f.remaining_usd for f in projection.forecasts if not providers or f.provider in providers),
         Decimal(0),
