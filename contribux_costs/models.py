@@ -185,7 +185,10 @@ class Allocation(_Model):
     total_usd: Money
     by_environment: dict[str, Money]
     by_owner: dict[str, Money]
-    by_provider_environment: dict[str, dict[str, Money]] = {}
+    by_provider: dict[str, Money] = {}
+    by_provider_environment: dict[str, dict[str, Money]] = Field(
+        default={}, description="per provider, its environments adding up to by_provider"
+    )
     shared: list[SharedSplit] = []
     preview_by_pull_request: list[PreviewCost] = []
     preview_by_provider: dict[str, Money] = Field(

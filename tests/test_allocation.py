@@ -159,15 +159,12 @@ def test_demo_allocation_adds_up_to_the_month_to_the_cent(
         assert alloc.by_environment[env] > 0, env
     assert alloc.by_environment["unallocated"] == 0  # shown, and zero for the demo's resources
     assert alloc.by_owner["unallocated"] == 0
-    for provider, envs in alloc.by_provider_environment.items():
-        assert sum(envs.values()) == sum(
-            (u for p, u in _provider_totals(store).items() if p == provider), Decimal(0)
-        )
-
-
-def _provider_totals(store: Store) -> dict[str, Decimal]:
+    assert sum(alloc.by_provider.values()) == total
     rows = store.query("SELECT x_provider, sum(BilledCost) FROM focus_charges GROUP BY 1").rows()
-    return {str(p): Decimal(str(c)).quantize(CENT) for p, c in rows}
+    for provider, exact in rows:
+        envs = alloc.by_provider_environment[provider]
+        assert sum(envs.values()) == alloc.by_provider[provider]
+        assert abs(alloc.by_provider[provider] - Decimal(str(exact))) < CENT
 
 
 def test_demo_team_plan_fee_is_split_across_vercel_usage(
@@ -213,3 +210,27 @@ def test_focus_export_carries_environment_owner_and_allocation_columns(
     assert split and all(r["AllocatedResourceId"] == f"{r['x_environment']}/{r['x_owner']}"
                          for r in split)  # fmt: skip
     assert all(not r["AllocatedMethodId"] for r in rows if r["ChargeCategory"] == "Usage")
+
+
+def test_report_sections_show_allocation_unit_costs_and_budgets(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report import sections
+
+    _, result = demo
+    alloc = sections.allocation_html(result)
+    for env in ("production", "preview", "staging", "development", "unallocated"):
+        assert f"<td>{env}</td>" in alloc
+    assert "Every cost row matched an allocation rule." in alloc
+    assert result.allocation is not None
+    assert f"${result.allocation.total_usd:,.2f}" in alloc
+    units = sections.unit_cost_html(result)
+    assert "active user" in units and "AI analysis" in units and "from demo" in units
+    budgets = sections.budget_html(result)
+    assert budgets.count("<tr>") == len(result.budgets) + 1
+    for fig in (
+        sections.allocation_chart(result),
+        sections.unit_cost_chart(result),
+        sections.budget_chart(result),
+    ):
+        assert fig.data and all(len(trace.x) for trace in fig.data)

@@ -82,9 +82,11 @@ def allocation(ctx: RuleContext) -> Allocation | None:
     by_env = {e: Decimal(0) for e in (*ENVIRONMENTS, UNALLOCATED)} | _sums(frame, "environment")
     by_owner = _sums(frame, "owner")
     by_owner.setdefault(UNALLOCATED, Decimal(0))
+    by_provider = round_parts(dict(sorted(_sums(frame, "provider").items())), exact_total)
     matrix = {
         str(p): round_parts(
-            {e: Decimal(0) for e in (*ENVIRONMENTS, UNALLOCATED)} | _sums(part, "environment")
+            {e: Decimal(0) for e in (*ENVIRONMENTS, UNALLOCATED)} | _sums(part, "environment"),
+            by_provider[str(p)],
         )
         for (p,), part in sorted(frame.partition_by(["provider"], as_dict=True).items())
     }
@@ -93,6 +95,7 @@ def allocation(ctx: RuleContext) -> Allocation | None:
         total_usd=exact_total.quantize(CENT),
         by_environment=round_parts(by_env, exact_total),
         by_owner=dict(sorted(round_parts(by_owner, exact_total).items())),
+        by_provider=by_provider,
         by_provider_environment=matrix,
         shared=_shared(frame),
         preview_by_pull_request=_per_pull_request(ctx, preview),

@@ -306,7 +306,8 @@ def _database_row(
 # What the default [unit_costs] queries would count in the demo's database, per UTC day, tied to
 # the usage the other demo providers serve: an active user makes ~34 authenticated requests a
 # day (the session lookup), every analysed opportunity gets one new embedding (the UPDATE ... SET
-# embedding statement), and every AI analysis run is one production gpt-4o request.
+# embedding statement), and every AI analysis run is one production gpt-4o request (the planted
+# runaway job's extra requests on the spike day excepted).
 REQUESTS_PER_ACTIVE_USER = 34
 _SESSION_LOOKUP = next(i for i, q in enumerate(QUERIES) if "FROM sessions s" in q.query)
 _EMBEDDING_UPDATE = next(i for i, q in enumerate(QUERIES) if "SET embedding" in q.query)
@@ -324,10 +325,11 @@ def business_volumes(model: DemoModel, day: date) -> dict[str, float]:
         for w in demo_openai.WORKLOADS
         if w.project_id == "proj_contribux_prod" and w.model.startswith("gpt-4o-2")
     )
+    requests = demo_openai.volume(model, start, start + timedelta(days=1), analysis)[0]
+    # The planted runaway job's requests analyse nothing: they are not analyses run.
+    spike = demo_openai.SPIKE_FACTOR if model.is_spike(day) else 1
     return {
         "active_users": float(round(calls[_SESSION_LOOKUP] / REQUESTS_PER_ACTIVE_USER)),
         "opportunities_analysed": float(round(calls[_EMBEDDING_UPDATE])),
-        "ai_analyses": float(
-            demo_openai.volume(model, start, start + timedelta(days=1), analysis)[0]
-        ),
+        "ai_analyses": float(round(requests / spike)),
     }
