@@ -176,14 +176,14 @@ def budget_html(result: AnalysisResult) -> str:
     rows = [
         {"budget": b.name, "scope": b.scope, "amount": b.budget_usd, "actual": b.actual_usd,
          "projected": b.projected_usd, "used": f"{b.used_share:.0%}",
-         "runs out": b.run_out_date.isoformat() if b.run_out_date else "not this month",
+         "runs out": b.run_out_date.isoformat() if b.run_out_date else "–",
          "levels reached": ", ".join(f"{lvl:.0%}" for lvl in b.levels_reached) or "–"}
         for b in result.budgets
     ]  # fmt: skip
     return (
         "<h2>Budgets</h2><p>Per provider, environment and owner: actual to date, projected "
-        "month end, the day the budget runs out at the current pace (last 7 days), and the "
-        "alert levels reached.</p>"
+        "month end, the day the budget runs out at the current pace (last 7 days; – = not "
+        "within the month), and the alert levels reached.</p>"
         + _wide(table(pl.DataFrame(rows), ("amount", "actual", "projected")))
     )
 
