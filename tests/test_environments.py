@@ -97,3 +97,22 @@ def test_model_downgrade_on_a_dev_key_is_confident_and_cheap_to_do() -> None:
     )
     assert other.confidence == "medium"
     assert on_dev.savings_usd == other.savings_usd  # same volume, same saving
+
+
+def test_branch_cleanup_reads_the_branches_environment(tmp_path: Path) -> None:
+    rows = [
+        usage_row("neon", "compute", "extra_branch_months", 25 / 31, d, "p1", "contribux-prod",
+                  "branch-months", "daily", dimensions={"plan": "launch"})
+        for d in DAYS
+    ]  # fmt: skip
+    store = new_store()
+    insert(store, "usage", rows)
+    assert [c.subject for c in database.branch_sprawl(_ctx(store))] == ["p1"]  # preview branches
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[allocation]\nkeep_defaults = true\n[[allocation.rules]]\nprovider = "neon"\n'
+        'resource = "contribux-prod"\ntags = { source_metric = "extra_branches_month" }\n'
+        'environment = "production"\n',
+        encoding="utf-8",
+    )
+    assert database.branch_sprawl(_ctx(store, Config.load(path))) == []

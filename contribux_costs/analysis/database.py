@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.environments import environment_of
+from contribux_costs.analysis.environments import branch_environment, environment_of
 from contribux_costs.analysis.rulebase import (
     Candidate,
     RuleContext,
@@ -109,8 +109,8 @@ def branch_sprawl(ctx: RuleContext) -> list[Candidate]:
     out = []
     for pid, days in _projects(ctx).items():
         months = float(days["branch_months"].fill_null(0).sum())
-        if months <= 0:
-            continue
+        if months <= 0 or branch_environment(ctx, pid, str(days["project"][0])) == "production":
+            continue  # branch cleanup is for preview branches, never production's
         included, price = _branch_terms(ctx, _plan(days))
         priced = neon_sku_costs(ctx).get((pid, "neon/extra-branches"))
         cost = priced[0] if priced is not None else Decimal(str(max(months - included, 0))) * price

@@ -17,7 +17,7 @@ from contribux_costs.focus.allocation import (
     allocation_rules,
 )
 
-__all__ = ["ENVIRONMENTS", "UNALLOCATED", "environment_of", "rules_of"]
+__all__ = ["ENVIRONMENTS", "UNALLOCATED", "branch_environment", "environment_of", "rules_of"]
 
 
 def rules_of(ctx: RuleContext) -> AllocationRules:
@@ -36,3 +36,10 @@ def environment_of(
     if key not in ctx.cache:
         ctx.cache[key] = rules_of(ctx).environment_of(provider, resource_id, resource_name)
     return str(ctx.cache[key])
+
+
+def branch_environment(ctx: RuleContext, project_id: str, project_name: str | None) -> str:
+    """The environment of a Neon project's child branches (their extra-branch charge), as the
+    FOCUS rows label it: preview by default (a branch per pull request)."""
+    tags = {"source_metric": "extra_branches_month"}
+    return rules_of(ctx).environment_of("neon", project_id, project_name, tags)

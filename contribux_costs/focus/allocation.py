@@ -22,6 +22,7 @@ analysis sees the same columns; the analysis reads the same rules through
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from functools import cached_property
@@ -156,9 +157,13 @@ class AllocationRules(_Strict):
         )
 
     def environment_of(
-        self, provider: str, resource_id: str, resource_name: str | None = None
+        self,
+        provider: str,
+        resource_id: str,
+        resource_name: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> str:
-        """The environment the rules give a resource known only by provider, id and name."""
+        """The environment the rules give a resource known by provider, id, name (and tags)."""
         row = pl.DataFrame(
             {
                 "x_provider": [provider],
@@ -166,7 +171,7 @@ class AllocationRules(_Strict):
                 "ChargeCategory": [None],
                 "ResourceId": [resource_id],
                 "ResourceName": [resource_name],
-                "Tags": [None],
+                "Tags": [json.dumps(tags) if tags else None],
             },
             schema=dict.fromkeys(
                 ("x_provider", "ServiceName", "ChargeCategory", "ResourceId", "ResourceName"),
