@@ -234,3 +234,15 @@ def test_report_sections_show_allocation_unit_costs_and_budgets(
         sections.budget_chart(result),
     ):
         assert fig.data and all(len(trace.x) for trace in fig.data)
+
+
+def test_rows_built_before_allocation_are_labelled_by_the_next_analysis(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    store, before = demo
+    with store.transaction() as con:  # as a store migrated from before migration 080 holds them
+        con.execute("UPDATE focus_charges SET x_environment = NULL, x_owner = NULL")
+    with CostOptimizer(store) as optimizer:
+        after = optimizer.analyze_usage(JAN)
+    assert after.allocation == before.allocation
+    assert not store.scalar("SELECT count(*) FROM focus_charges WHERE x_environment IS NULL")

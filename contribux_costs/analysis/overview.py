@@ -29,7 +29,7 @@ def refresh_focus(ctx: RuleContext) -> None:
     except ImportError:
         ctx.note("pricing step unavailable: costs are provider-billed charges only")
         return
-    if _has_focus(ctx) or not _has_month_data(ctx):
+    if (_has_focus(ctx) and not _unlabelled(ctx)) or not _has_month_data(ctx):
         return
     try:
         from contribux_costs.analysis.environments import rules_of
@@ -40,6 +40,17 @@ def refresh_focus(ctx: RuleContext) -> None:
         ctx.note(f"FOCUS build failed ({type(exc).__name__}: {exc}); costs may be incomplete")
     ctx.__dict__.pop("tables", None)
     ctx.__dict__.pop("daily_costs", None)
+
+
+def _unlabelled(ctx: RuleContext) -> bool:
+    """Rows built before allocation existed (migration 080): rebuilt once to label them."""
+    return bool(
+        ctx.store.scalar(
+            "SELECT count(*) FROM focus_charges WHERE x_environment IS NULL "
+            "AND x_billing_date >= ? AND x_billing_date < ?",
+            [ctx.first, ctx.end],
+        )
+    )
 
 
 def _has_month_data(ctx: RuleContext) -> bool:
