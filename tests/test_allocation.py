@@ -246,3 +246,31 @@ def test_rows_built_before_allocation_are_labelled_by_the_next_analysis(
         after = optimizer.analyze_usage(JAN)
     assert after.allocation == before.allocation
     assert not store.scalar("SELECT count(*) FROM focus_charges WHERE x_environment IS NULL")
+
+
+def test_preview_cost_per_pull_request_where_the_branch_names_it() -> None:
+    from datetime import date
+
+    from contribux_costs.analysis.allocation import allocation
+    from contribux_costs.analysis.rulebase import Config, RuleContext
+    from contribux_costs.focus import build_focus
+    from tests.pricing_support import usage, write
+
+    store = open_store(":memory:")
+    day = date(2025, 1, 5)
+    rows = [
+        usage("neon", "cu_hours", "CU-hours", day, hours, resource_id="quiet-1",
+              resource_name="contribux-prod", dims={"plan": "launch", "branch_name": branch})
+        for branch, hours in (("preview/pr-42-login", 10), ("preview/pr-7", 5), ("main", 100))
+    ]  # fmt: skip
+    write(store, "usage", rows)
+    build_focus(store, JAN)
+    ctx = RuleContext(store, JAN, Config.load(), date(2025, 3, 1))
+    alloc = allocation(ctx)
+    assert alloc is not None
+    prs = {p.pull_request: p for p in alloc.preview_by_pull_request}
+    assert set(prs) == {"42", "7"}
+    assert prs["42"].cost_usd == 2 * prs["7"].cost_usd  # 10 vs 5 CU-hours at one rate
+    assert prs["42"].cost_usd + prs["7"].cost_usd == alloc.by_environment["preview"]
+    assert alloc.by_environment["production"] == 20 * prs["7"].cost_usd  # the root branch
+    assert prs["42"].resources == ["preview/pr-42-login"]

@@ -141,7 +141,8 @@ def _per_pull_request(ctx: RuleContext, preview: pl.DataFrame) -> list[PreviewCo
     )
     out = []
     for (pr, provider), part in tagged.partition_by(["pr", "provider"], as_dict=True).items():
-        names = part.select(pl.coalesce("resource_name", "resource_id")).to_series()
+        branch = pl.col("tags").str.json_path_match("$.branch_name")
+        names = part.select(pl.coalesce(branch, "resource_name", "resource_id")).to_series()
         out.append(
             PreviewCost(
                 pull_request=str(pr),
