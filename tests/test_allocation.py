@@ -274,3 +274,14 @@ def test_preview_cost_per_pull_request_where_the_branch_names_it() -> None:
     assert prs["42"].cost_usd + prs["7"].cost_usd == alloc.by_environment["preview"]
     assert alloc.by_environment["production"] == 20 * prs["7"].cost_usd  # the root branch
     assert prs["42"].resources == ["preview/pr-42-login"]
+
+
+def test_terminal_view_lists_environments_unit_costs_and_budgets(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report.text import format_result
+
+    _, result = demo
+    text = format_result(result)
+    assert "unallocated $0.00" in text and "per active user" in text
+    assert text.count(" of ") >= len(result.budgets)

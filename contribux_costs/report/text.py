@@ -36,6 +36,7 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
         for c in result.cache_findings:
             ratio = "n/a" if c.hit_ratio is None else f"{c.hit_ratio:.1%}"
             lines.append(f"  {c.layer:<16} {c.subject:<28} {ratio:>7}  {c.status}")
+    lines += allocation_lines(result)
     if result.anomalies:
         lines += ["", "anomalies:"]
         for a in result.anomalies:
@@ -53,3 +54,28 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
     if result.data_quality:
         lines += ["", "data quality:"] + [f"  - {d}" for d in result.data_quality]
     return "\n".join(lines)
+
+
+def allocation_lines(result: AnalysisResult) -> list[str]:
+    """Who spends it (environment, owner), cost per unit, budgets: a few lines each."""
+    lines: list[str] = []
+    a = result.allocation
+    if a is not None:
+        envs = "  ".join(f"{k} {money(v)}" for k, v in a.by_environment.items())
+        owners = "  ".join(f"{k} {money(v)}" for k, v in a.by_owner.items())
+        lines += ["", f"by environment ({money(a.total_usd)}): {envs}", f"by owner: {owners}"]
+    if result.unit_costs:
+        lines += ["", "cost per unit:"]
+        for u in result.unit_costs:
+            per = "n/a" if u.cost_per_unit_usd is None else f"${u.cost_per_unit_usd:,.4f}"
+            trend = "" if u.trend_pct_per_week is None else f" ({u.trend_pct_per_week:+.1f}%/week)"
+            lines.append(f"  per {u.name:<22} {per:>10}{trend}")
+    if result.budgets:
+        lines += ["", "budgets:"]
+        for b in result.budgets:
+            out = f", runs out {b.run_out_date}" if b.run_out_date else ""
+            lines.append(
+                f"  {b.scope:<11} {b.name:<12} {money(b.projected_usd):>11} of "
+                f"{money(b.budget_usd):>11} ({b.projected_share:.0%}){out}"
+            )
+    return lines
