@@ -145,6 +145,16 @@ class Alert(_Model):
     day: date | None = None
 
 
+class AnomalyDriver(_Model):
+    """One dimension value that carries most of an anomaly's change (``analysis.causes``)."""
+
+    dimension: str = Field(description="model | project | API key | environment | owner | resource")
+    value: str
+    before_usd: Money = Field(description="its spend over as many days just before the episode")
+    during_usd: Money
+    share: float = Field(description="of the episode's total change, 0–1")
+
+
 class Anomaly(_Model):
     """One episode of unusual daily cost (consecutive days count once)."""
 
@@ -157,6 +167,10 @@ class Anomaly(_Model):
     expected_usd: Money
     excess_usd: Money
     excess_pct: float
+    cause: str | None = Field(
+        default=None, description="the slice that drove it, with before/after spend, or None"
+    )
+    drivers: list[AnomalyDriver] = []
 
 
 class AnalysisResult(_Model):

@@ -155,6 +155,7 @@ def _anomaly(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert
         msg = (
             f"{rule.name}: {a.provider} {a.service} spent ${a.cost_usd:,.2f} on {span}, "
             f"${a.excess_usd:,.2f} ({a.excess_pct:.0f}%) over its usual ${a.expected_usd:,.2f}"
+            + (f"; {a.cause}" if a.cause else "")
         )
         alert = _alert(rule, float(a.excess_usd), "anomaly", a.start, msg)
         out.append(alert.model_copy(update={"provider": a.provider}))

@@ -43,6 +43,8 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
                 f"  {a.start}..{a.end} {a.provider}/{a.service}: {money(a.cost_usd)} vs "
                 f"expected {money(a.expected_usd)} (+{a.excess_pct:.0f}%)"
             )
+            if a.cause:
+                lines.append(f"    {a.cause}")
     if result.alerts:
         lines += ["", "alerts:"]
         lines += [
