@@ -106,6 +106,27 @@ class Recommendation(_Model):
     rule_id: str
     threshold: str = Field(description="the configured threshold that fired, as text")
     subject: str
+    status: Literal["open", "accepted", "dismissed", "done"] = "open"
+    status_note: str | None = None
+
+
+class TrackedRecommendation(_Model):
+    """A recommendation with a status set (``contribux-costs recommendations set``) and, once
+    done, the saving realised since, against the baseline recorded when it was marked."""
+
+    id: str
+    status: Literal["accepted", "dismissed", "done"]
+    reason: str | None = None
+    marked_in: str = Field(description="YYYY-MM: the month whose analysis the status was set on")
+    provider: str
+    title: str
+    estimate_usd: Money = Field(description="the monthly saving estimated when it was marked")
+    baseline_usd: Money = Field(description="the month's cost of the rows it acts on, then")
+    realised_usd: Money | None = Field(
+        default=None, description="done, later months: baseline per day × days − actual cost"
+    )
+    current_estimate_usd: Money | None = None
+    hidden: bool = Field(default=False, description="dismissed and its evidence not changed")
 
 
 class TtlWhatIf(_Model):
@@ -186,6 +207,7 @@ class AnalysisResult(_Model):
     anomalies: list[Anomaly] = []
     time_to_limit: list[TimeToLimit] = []
     data_quality: list[str] = []
+    tracked_recommendations: list[TrackedRecommendation] = []
 
     @property
     def total_savings_usd(self) -> Decimal:
