@@ -134,6 +134,7 @@ class TtlWhatIf(_Model):
 
     ttl_s: float
     predicted_hit_ratio: float = Field(ge=0, le=1)
+    advised: bool = Field(default=False, description="the TTL the recommendation advises")
 
 
 class CacheFinding(_Model):

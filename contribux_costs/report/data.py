@@ -200,6 +200,16 @@ def service_costs(store: Store, month: Month, provider: str) -> pl.DataFrame:
     )
 
 
+def shorten(text: str, width: int = 90) -> str:
+    """Whitespace collapsed; cut at a word boundary with an ellipsis when longer than ``width``."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,(") + "…"
+
+
 def slowest_queries(store: Store, month: Month, limit: int = 10) -> pl.DataFrame:
     """The statements with the most execution time in the month, with their share of the total."""
     if "pg_statements_snapshots" not in store.tables():
@@ -208,7 +218,7 @@ def slowest_queries(store: Store, month: Month, limit: int = 10) -> pl.DataFrame
     if summary_.height == 0:
         return summary_
     return summary_.head(limit).select(
-        pl.col("query").str.slice(0, 90).alias("query"),
+        pl.col("query").map_elements(shorten, return_dtype=pl.String).alias("query"),
         pl.col("calls").cast(pl.Int64),
         (pl.col("mean_exec_time")).round(1).alias("mean ms"),
         (pl.col("total_exec_time") / 1000 / 3600).round(2).alias("total hours"),

@@ -25,6 +25,10 @@ def money(value: object, signed: bool = False) -> str:
 def cell(value: object) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, datetime):
