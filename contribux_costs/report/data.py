@@ -65,6 +65,25 @@ def next_month_forecast(store: Store, month: Month) -> tuple[pl.DataFrame, pl.Da
     return recent, points, err
 
 
+def forecast_spec(history: pl.DataFrame, points: pl.DataFrame) -> dict[str, object]:
+    """What the drill-down needs to re-draw the forecast chart under a filter: the first day of
+    history shown, the start of the 28 days whose share scales the forecast, and the forecast."""
+    if history.height == 0 or points.height == 0:
+        return {"since": "9999-12-31", "share_from": "9999-12-31", "forecast": _NO_FORECAST}
+    last: date = history["date"].max()  # type: ignore[assignment]
+    return {
+        "since": str(history["date"].min()),
+        "share_from": str(last - timedelta(days=28)),
+        "forecast": {
+            "date": [str(d) for d in points["date"].to_list()],
+            **{k: [float(v) for v in points[k].to_list()] for k in ("point", "lower", "upper")},
+        },
+    }
+
+
+_NO_FORECAST: dict[str, list[object]] = {"date": [], "point": [], "lower": [], "upper": []}
+
+
 def top_models(store: Store, month: Month, limit: int = 8) -> pl.DataFrame:
     """OpenAI cost by model family (dated ids folded), largest first: model, cost."""
     src = cost_source(store, month)
