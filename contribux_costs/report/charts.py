@@ -84,7 +84,6 @@ def stacked_daily(frame: pl.DataFrame, x: str, y: str, color: str, title: str, y
         xaxis_title="day (UTC)",
         template="plotly_white",
         height=420,
-        legend_title_text=color,
     )
     return _compact(fig)
 
@@ -108,7 +107,7 @@ def _compact(fig: Any) -> Any:
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
     )
     fig.update_xaxes(automargin=True)
-    fig.update_yaxes(automargin=True)
+    fig.update_yaxes(automargin=True, rangemode="tozero")  # costs and usage start at zero
     return fig
 
 
@@ -194,7 +193,8 @@ def hbar(frame: pl.DataFrame, label: str, value: str, title: str, x_title: str) 
             orientation="h",
             marker_color=PALETTE[0],
             text=[f"${v:,.2f}" for v in part[value].to_list()],
-            textposition="auto",
+            textposition="outside",
+            cliponaxis=False,
         )
     )
     return _layout(fig, title, "", x_title, height=max(260, 50 * part.height + 120))

@@ -208,14 +208,16 @@ class Drill:
         money_cols: Sequence[str] = (),
         signed: Sequence[str] = (),
         empty: str = "Nothing to show.",
+        limit: int | None = None,
     ) -> str:
         """A sortable table whose rows hide when they do not match the filters; ``dims`` gives
-        each row's dimension values (same order as ``frame``)."""
+        each row's dimension values (same order as ``frame``); ``limit``: show at most that
+        many matching rows (a "top 5" stays a top 5 of the selection)."""
         tid = self._id("table")
         if frame.is_empty():
             return f"<p>{escape(empty)}</p>"
         rows = dims.to_dicts() if isinstance(dims, pl.DataFrame) else [dict(d) for d in dims or []]
-        self.widgets.append({"id": tid, "type": "rows"})
+        self.widgets.append({"id": tid, "type": "rows", "limit": limit})
         return table(frame, money_cols, signed, table_id=tid, row_dims=rows or None)
 
     def pivot(
@@ -243,7 +245,8 @@ class Drill:
             .agg(pl.col("cost").sum(), pl.col("date").n_unique().alias("days"))
             .sort("cost", descending=True)
         )
-        return self.pivot(rows.select(*dims, "cost", "days"), ",".join(dims), title="explorer")
+        html = self.pivot(rows.select(*dims, "cost", "days"), ",".join(dims), title="explorer")
+        return html.replace('class="cc-scroll"', 'class="cc-scroll cc-tall"', 1)
 
     def costs_by(self, by: str, where: dict[str, str]) -> str:
         """A pivot of the month's cost by one dimension within ``where`` (e.g. Neon by project)."""

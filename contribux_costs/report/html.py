@@ -62,8 +62,10 @@ def table(
                 tds.append(f'<td class="num"{raw}>{money(v, c in signed)}</td>')
             elif _numeric(v):
                 tds.append(f'<td class="num"{raw}>{escape(cell(v))}</td>')
-            else:
-                tds.append(f"<td>{escape(cell(v))}</td>")
+            else:  # long text gets a minimum width so a phone scrolls instead of squeezing
+                text = cell(v)
+                long = ' class="txt"' if len(text) > 40 else ""
+                tds.append(f"<td{long}>{escape(text)}</td>")
         dims = ""
         if row_dims is not None:
             dims = f' data-f="{escape(json.dumps(row_dims[i], default=str))}"'

@@ -18,14 +18,18 @@ _DRIVER_FILTER = {"model": "model", "project": "resource", "resource": "resource
                   "environment": "environment", "owner": "owner"}  # fmt: skip
 
 
-def recommendations(drill: Drill, recs: list[Recommendation], empty: str = "") -> str:
+def recommendations(
+    drill: Drill, recs: list[Recommendation], empty: str = "", limit: int | None = None
+) -> str:
     """Recommendations (largest saving first), each row tagged with provider/resource/model."""
     recs = sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd)
     frame = rv.recommendation_table(recs)
     if any(r.status != "open" for r in recs):
         frame = frame.with_columns(pl.Series("status", [_status(r) for r in recs]))
     dims = [drill.dims_of_rec(r.provider, r.subject) for r in recs]
-    return drill.table(frame, dims, money_cols=_REC_MONEY, empty=empty or "No recommendation.")
+    return drill.table(
+        frame, dims, money_cols=_REC_MONEY, empty=empty or "No recommendation.", limit=limit
+    )
 
 
 def _status(r: Recommendation) -> str:
@@ -33,8 +37,8 @@ def _status(r: Recommendation) -> str:
 
 
 def top_recommendations(drill: Drill, result: AnalysisResult, top: int = 5) -> str:
-    recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
-    return recommendations(drill, recs, "No recommendation this month.")
+    """The ``top`` largest savings of the selection (all rows are in the page, filtered)."""
+    return recommendations(drill, result.recommendations, "No recommendation this month.", top)
 
 
 def slowest_queries(drill: Drill, frame: pl.DataFrame) -> str:

@@ -89,7 +89,7 @@
     if (!pts.length) return [];
     return [{ type: "bar", orientation: "h", x: pts.map(function (p) { return p[1]; }),
       y: pts.map(function (p) { return p[0]; }), marker: { color: w.palette[0] },
-      text: pts.map(function (p) { return money(p[1]); }), textposition: "auto" }];
+      text: pts.map(function (p) { return money(p[1]); }), textposition: "outside", cliponaxis: false }];
   }
 
   // The forecast is of the whole bill: under a filter it is scaled by the selection's share of
@@ -138,6 +138,7 @@
       var f = tr._f || (tr._f = JSON.parse(tr.getAttribute("data-f") || "{}"));
       var ok = match(f, f, null, {});
       if (f.date_from) ok = ok && !(f.date_to < state.from || f.date_from > state.to);
+      if (ok && w.limit && shown >= w.limit) ok = false;  // a top-N of the selection
       tr.hidden = !ok;
       if (ok) shown++;
     });
