@@ -105,6 +105,12 @@ _OUTSIDE = """() => {
       if (r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1
           || r.bottom > box.bottom + 1)) bad.push(div.id + ' ' + part.getAttribute('class'));
     }
+    const legend = div.querySelector('.legend'), x = div.querySelector('.xtick');
+    const ticks = [...div.querySelectorAll('.xtick, .xtitle')].map(e => e.getBoundingClientRect());
+    if (legend && x) {
+      const l = legend.getBoundingClientRect();
+      if (ticks.some(t => t.bottom > l.top + 1 && t.top < l.bottom)) bad.push(div.id + ' overlap');
+    }
   }
   return bad;
 }"""

@@ -81,7 +81,6 @@ def stacked_daily(frame: pl.DataFrame, x: str, y: str, color: str, title: str, y
         barmode="stack",
         title=title,
         yaxis_title=y_title,
-        xaxis_title="day (UTC)",
         template="plotly_white",
         height=420,
     )
@@ -101,7 +100,9 @@ def _layout(fig: Any, title: str, y_title: str, x_title: str, height: int = 400)
 
 def _compact(fig: Any) -> Any:
     """Legend under the plot (a phone has no width to spare beside it), automatic margins so
-    tick labels and axis titles stay inside the chart, room above for the toolbar only."""
+    tick labels and axis titles stay inside the chart, room above for the toolbar only. Date
+    axes carry no title (the dates say it; days are UTC, as the report says): the legend sits
+    where it would be."""
     fig.update_layout(
         margin={"l": 10, "r": 10, "t": 36, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
@@ -139,7 +140,7 @@ def lines(
         )
     # Usage and ratios start at zero: an axis from 6 makes a small change look like a cliff.
     fig.update_yaxes(rangemode="tozero", **({"tickformat": ".0%"} if percent else {}))
-    return _layout(fig, title, y_title, "day (UTC)")
+    return _layout(fig, title, y_title, "")
 
 
 def forecast_band(history: pl.DataFrame, points: pl.DataFrame, title: str) -> Any:
@@ -178,7 +179,7 @@ def forecast_band(history: pl.DataFrame, points: pl.DataFrame, title: str) -> An
                 line={"color": "#2563eb", "dash": "dash"},
             )
         )
-    return _layout(fig, title, "USD per day", "day (UTC)")
+    return _layout(fig, title, "USD per day", "")
 
 
 def hbar(frame: pl.DataFrame, label: str, value: str, title: str, x_title: str) -> Any:

@@ -125,6 +125,7 @@
     var empty = !traces.length || traces.every(function (t) { return !t.x.length; });
     layout.annotations = empty ? [{ text: "No data for this selection", showarrow: false,
       xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 14, color: "#57606a" } }] : [];
+    ["xaxis", "yaxis"].forEach(function (a) { if (layout[a]) layout[a].visible = !empty; });
     window.Plotly.react(div, traces, layout, div._context || {});
   }
 
