@@ -161,8 +161,11 @@
     if (!t) return;
     var by = w.by.split(","), src = rows("facts"), has = D.sources.facts.colset;
     var cur = src.filter(function (r) { return r.date.slice(0, 7) === w.month && match(r, has, null, w.where); });
+    // previous month like for like: the same days of the month as the selected range
+    var d0 = state.from.slice(8), d1 = state.to.slice(8);
     var prev = src.filter(function (r) {
-      return r.date.slice(0, 7) === w.prev && match(r, has, ["date"], w.where); });
+      var day = r.date.slice(8);
+      return r.date.slice(0, 7) === w.prev && day >= d0 && day <= d1 && match(r, has, ["date"], w.where); });
     var key = function (r) { return JSON.stringify(by.map(function (b) { return r[b]; })); };
     var out = {}, order = [];
     function slot(r) {
