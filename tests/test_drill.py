@@ -142,3 +142,17 @@ def test_a_page_inlines_the_basic_plotly_bundle_once() -> None:
     assert "plotly.js (basic - minified) v" in first and "plotly.js" not in second
     assert '<div class="cc-chart-title">A title</div>' in first
     assert charts.PLOTLY_JS.stat().st_size < 2_000_000
+
+
+def test_months_before_the_previous_one_are_one_row_a_month(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "four.duckdb"
+    shutil.copyfile(db, copy)
+    with open_store(copy) as store:
+        mar = Month.parse("2025-03")
+        daily = cost_facts(store, JAN)
+        later = cost_facts(store, mar)  # Dec is now three months back: only month-over-month
+    old = later.filter(pl.col("date") < JAN.first_day)
+    assert set(old["date"]) == {Month.parse("2024-12").first_day}
+    assert (
+        abs(old["cost"].sum() - daily.filter(pl.col("date") < JAN.first_day)["cost"].sum()) < 1e-6
+    )

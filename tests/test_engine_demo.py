@@ -105,7 +105,12 @@ def test_finds_the_low_hit_key_class_with_the_cost_of_its_misses(demo: AnalysisR
     finding = next(f for f in demo.cache_findings if f.subject == db.name)
     assert finding.hit_ratio == pytest.approx(ratio, abs=0.01)
     assert finding.status == "poor"
-    assert [w.ttl_s for w in finding.ttl_what_if] == [300.0, 1200.0, 2400.0]
+    # the configured what-ifs, plus the TTL the recommendation advises (issue 17), in order
+    plain = [w.ttl_s for w in finding.ttl_what_if if not w.advised]
+    [advised] = [w.ttl_s for w in finding.ttl_what_if if w.advised]
+    assert plain == [300.0, 1200.0, 2400.0]
+    assert f"~{advised:,.0f} s" in rec.action
+    assert [w.ttl_s for w in finding.ttl_what_if] == sorted([*plain, advised])
 
 
 def test_finds_the_model_downgrade_candidate(demo: AnalysisResult) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -94,11 +94,17 @@ def cost_facts(store: Store, month: Month, months: int = HISTORY_MONTHS) -> pl.D
     for _ in range(months - 1):
         start = Month.containing(start).prev.first_day
     select = ", ".join(f'{sql} AS "{name}"' for name, sql in dims.items())
+    # Daily rows where a chart or a like-for-like column needs days (the forecast's 8 weeks of
+    # history, the previous month); older months only feed month over month: one row a month.
+    daily_from = min(
+        month.prev.first_day, Month.containing(month.first_day - _EIGHT_WEEKS).first_day
+    )
     frame = store.query(
-        f"SELECT x_billing_date AS date, {select}, sum(BilledCost)::DOUBLE AS cost "
+        "SELECT CASE WHEN x_billing_date < ? THEN date_trunc('month', x_billing_date)::DATE "
+        f"ELSE x_billing_date END AS date, {select}, sum(BilledCost)::DOUBLE AS cost "
         "FROM focus_charges WHERE x_billing_date >= ? AND x_billing_date < ? "
         "GROUP BY ALL ORDER BY ALL",
-        [start, month.next.first_day],
+        [daily_from, start, month.next.first_day],
     )
     current = frame.filter(pl.col("date") >= month.first_day)
     empty = [d for d in dims if current[d].drop_nulls().is_empty()]
@@ -326,4 +332,5 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-_ONE_DAY = date(2000, 1, 2) - date(2000, 1, 1)
+_ONE_DAY = timedelta(days=1)
+_EIGHT_WEEKS = timedelta(days=56)
