@@ -4,6 +4,7 @@ actions with dollars, alerts, realised savings, and where the full report is."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 from contribux_costs.focus.summary import month_total
@@ -79,7 +80,14 @@ def _actions(result: AnalysisResult) -> list[str]:
     recs = sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd)[:TOP_ACTIONS]
     if not recs:
         return ["No saving identified this month."]
-    out = [f"Top actions ({money(result.total_savings_usd)}/month identified in all):"]
+    # the open ones only: a done recommendation is no longer an action (its saving shows as
+    # realised), a dismissed one is not in the result at all
+    todo = sum(
+        (r.estimated_monthly_savings_usd for r in result.recommendations
+         if r.estimated_monthly_savings_usd > 0 and r.status != "done"),
+        Decimal(0),
+    )  # fmt: skip
+    out = [f"Top actions ({money(todo)}/month identified in all):"]
     for i, r in enumerate(recs, start=1):
         out.append(f"{i}. {money(r.estimated_monthly_savings_usd)}/mo  {r.title} [{r.id[:10]}]")
     return out
