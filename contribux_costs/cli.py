@@ -150,6 +150,64 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_recommendations(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.analysis import lifecycle
+    from contribux_costs.analysis.engine import CostOptimizer
+    from contribux_costs.report.text import format_lifecycle
+
+    month = _month(args)
+    with CostOptimizer(_db(args, settings)) as engine:
+        result = engine.analyze_usage(month)
+        if args.action == "set":
+            rid = lifecycle.set_status(
+                engine.store, month, result.recommendations, args.id, args.status, args.reason
+            )
+            print(f"{rid}: {args.status}" + (f" ({args.reason})" if args.reason else ""))
+            return 0
+    print(format_lifecycle(result))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.analysis.alerts import post
+    from contribux_costs.analysis.engine import CostOptimizer
+    from contribux_costs.report.digest import digest, report_location, slack_text
+
+    month = _month(args)
+    where = report_location(month, Path(args.reports_dir), args.report_url)
+    with CostOptimizer(_db(args, settings)) as engine:
+        lines = digest(engine.store, month, engine.analyze_usage(month), where)
+    print("\n".join(lines))
+    if args.notify:
+        post(args.notify, slack_text(lines), what="the digest")
+        print("posted the digest to the webhook", file=sys.stderr)
+    return 0
+
+
+def _add_lifecycle_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    rc = sub.add_parser(
+        "recommendations", help="list recommendations with their status; `set ID` to change one"
+    )
+    rc.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    rc.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    rc.set_defaults(func=cmd_recommendations, action="list")
+    rsub = rc.add_subparsers(dest="action")
+    rs = rsub.add_parser("set", help="set a recommendation's status (id or unique id prefix)")
+    rs.add_argument("id")
+    rs.add_argument("--status", required=True, choices=("open", "accepted", "dismissed", "done"))
+    rs.add_argument("--reason", help="why (required to dismiss)")
+    rs.add_argument("--month", help="YYYY-MM the recommendation is from (default: previous full)")
+    rs.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+
+    dg = sub.add_parser("digest", help="the month in at most 20 lines (print; --notify posts it)")
+    dg.add_argument("--month", help="YYYY-MM (default: the previous full month)")
+    dg.add_argument("--notify", metavar="URL", help="post the digest to a Slack-compatible webhook")
+    dg.add_argument("--reports-dir", default="reports", help="where reports are (default: reports)")
+    dg.add_argument("--report-url", help="base URL where the reports are published, for the link")
+    dg.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    dg.set_defaults(func=cmd_digest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="contribux-costs", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -197,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="data/demo.duckdb", help="DuckDB path (default: data/demo.duckdb)"
     )
     d.set_defaults(func=cmd_demo)
+    _add_lifecycle_commands(sub)
     return p
 
 

@@ -106,6 +106,27 @@ class Recommendation(_Model):
     rule_id: str
     threshold: str = Field(description="the configured threshold that fired, as text")
     subject: str
+    status: Literal["open", "accepted", "dismissed", "done"] = "open"
+    status_note: str | None = None
+
+
+class TrackedRecommendation(_Model):
+    """A recommendation with a status set (``contribux-costs recommendations set``) and, once
+    done, the saving realised since, against the baseline recorded when it was marked."""
+
+    id: str
+    status: Literal["accepted", "dismissed", "done"]
+    reason: str | None = None
+    marked_in: str = Field(description="YYYY-MM: the month whose analysis the status was set on")
+    provider: str
+    title: str
+    estimate_usd: Money = Field(description="the monthly saving estimated when it was marked")
+    baseline_usd: Money = Field(description="the month's cost of the rows it acts on, then")
+    realised_usd: Money | None = Field(
+        default=None, description="done, later months: baseline per day × days − actual cost"
+    )
+    current_estimate_usd: Money | None = None
+    hidden: bool = Field(default=False, description="dismissed and its evidence not changed")
 
 
 class TtlWhatIf(_Model):
@@ -113,6 +134,7 @@ class TtlWhatIf(_Model):
 
     ttl_s: float
     predicted_hit_ratio: float = Field(ge=0, le=1)
+    advised: bool = Field(default=False, description="the TTL the recommendation advises")
 
 
 class CacheFinding(_Model):
@@ -145,6 +167,16 @@ class Alert(_Model):
     day: date | None = None
 
 
+class AnomalyDriver(_Model):
+    """One dimension value that carries most of an anomaly's change (``analysis.causes``)."""
+
+    dimension: str = Field(description="model | project | API key | environment | owner | resource")
+    value: str
+    before_usd: Money = Field(description="its spend over as many days just before the episode")
+    during_usd: Money
+    share: float = Field(description="of the episode's total change, 0–1")
+
+
 class Anomaly(_Model):
     """One episode of unusual daily cost (consecutive days count once)."""
 
@@ -157,6 +189,10 @@ class Anomaly(_Model):
     expected_usd: Money
     excess_usd: Money
     excess_pct: float
+    cause: str | None = Field(
+        default=None, description="the slice that drove it, with before/after spend, or None"
+    )
+    drivers: list[AnomalyDriver] = []
 
 
 class SharedSplit(_Model):
@@ -253,6 +289,7 @@ class AnalysisResult(_Model):
     allocation: Allocation | None = None
     unit_costs: list[UnitCost] = []
     budgets: list[BudgetView] = []
+    tracked_recommendations: list[TrackedRecommendation] = []
 
     @property
     def total_savings_usd(self) -> Decimal:

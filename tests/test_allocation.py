@@ -215,7 +215,7 @@ def test_focus_export_carries_environment_owner_and_allocation_columns(
 def test_report_sections_show_allocation_unit_costs_and_budgets(
     demo: tuple[Store, AnalysisResult],
 ) -> None:
-    from contribux_costs.report import sections
+    from contribux_costs.report import people as sections
 
     _, result = demo
     alloc = sections.allocation_html(result)

@@ -105,7 +105,12 @@ def test_finds_the_low_hit_key_class_with_the_cost_of_its_misses(demo: AnalysisR
     finding = next(f for f in demo.cache_findings if f.subject == db.name)
     assert finding.hit_ratio == pytest.approx(ratio, abs=0.01)
     assert finding.status == "poor"
-    assert [w.ttl_s for w in finding.ttl_what_if] == [300.0, 1200.0, 2400.0]
+    # the configured what-ifs, plus the TTL the recommendation advises (issue 17), in order
+    plain = [w.ttl_s for w in finding.ttl_what_if if not w.advised]
+    [advised] = [w.ttl_s for w in finding.ttl_what_if if w.advised]
+    assert plain == [300.0, 1200.0, 2400.0]
+    assert f"~{advised:,.0f} s" in rec.action
+    assert [w.ttl_s for w in finding.ttl_what_if] == sorted([*plain, advised])
 
 
 def test_finds_the_model_downgrade_candidate(demo: AnalysisResult) -> None:
@@ -166,3 +171,23 @@ def test_example_script_prints_top_recommendations(tmp_path: Path) -> None:
     lines = [ln for ln in run.stdout.splitlines() if ln.startswith(("1.", "2.", "3."))]
     assert len(lines) == 3
     assert "gpt-4o" in lines[0] and "$" in lines[0]
+
+
+def test_the_spike_names_its_cause_with_before_and_after(demo: AnalysisResult) -> None:
+    [spike] = [a for a in demo.anomalies if a.provider == "openai"]
+    drivers = {d.dimension: d for d in spike.drivers}
+    assert drivers["model"].value == "gpt-4o"
+    assert drivers["project"].value == "proj_contribux_prod"
+    # The slice's own spend: prod gpt-4o on the spike day, priced independently from the model.
+    day = MODEL.spike_day(JAN)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    during = _priced(
+        demo_openai.volume(MODEL, start, start + timedelta(days=1), _prod_gpt4o()),
+        "gpt-4o-2024-08-06",
+    )
+    assert spike.cause is not None
+    assert "gpt-4o" in spike.cause and "proj_contribux_prod" in spike.cause
+    assert f"${during:,.2f}/day during" in spike.cause
+    assert drivers["model"].during_usd > 3 * drivers["model"].before_usd  # before < after
+    [alert] = [a for a in demo.alerts if a.rule_id == "cost_anomaly"]
+    assert spike.cause in alert.message  # the alert carries the same sentence

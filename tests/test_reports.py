@@ -12,7 +12,14 @@ import pytest
 from contribux_costs.errors import ReportError
 from contribux_costs.periods import Month
 from contribux_costs.report.render import render_month
-from tests.report_helpers import CHROMIUM, EXTERNAL_LOAD, REPO, demo_db, open_offline
+from tests.report_helpers import (
+    CHROMIUM,
+    EXTERNAL_LOAD,
+    REPO,
+    demo_db,
+    drill_check,
+    open_offline,
+)
 
 JAN = Month.parse("2025-01")
 
@@ -138,3 +145,31 @@ def test_explore_notebook_runs_under_papermill(rendered: tuple[Path, Path], tmp_
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = str(outputs)
     assert "focus_charges" in text and "usage" in text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1400, 420])
+@pytest.mark.parametrize("page", ["report", "cache"])
+def test_a_filter_changes_every_chart_and_table_offline(
+    rendered: tuple[Path, Path], tmp_path: Path, page: str, width: int
+) -> None:
+    """Done-when of issue 17: pick a provider in the filter bar and every chart and table on the
+    page follows (each changes under one of two providers and comes back on reset), dates narrow
+    every dated chart, at desktop and phone width, offline, without a console error."""
+    _, reports = rendered
+    shot = tmp_path / f"{page}-{width}.png"  # kept for a person to look at
+    check = drill_check(reports / "2025-01" / f"{page}.html", width, shot)
+    assert check.widgets >= (12 if page == "report" else 5)
+    assert check.unowned == 0  # every chart and table on the page is a drill-down widget
+    assert check.unchanged == []
+    assert check.not_restored == []
+    assert check.date_unchanged == []
+    assert check.outside_requests == [] and check.console_errors == []
+    assert check.outside_box == []  # legends and axis titles inside their chart
+    assert check.page_overflow <= 0  # wide tables scroll inside their box, not the page
+
+
+def test_pages_fit_in_two_megabytes(rendered: tuple[Path, Path]) -> None:
+    _, reports = rendered
+    for page in sorted((reports / "2025-01").glob("*.html")):
+        assert page.stat().st_size <= 2_000_000, (page.name, page.stat().st_size)

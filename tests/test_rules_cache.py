@@ -40,7 +40,12 @@ def test_redis_finding_per_database_with_ttl_what_if() -> None:
     vec = found["app-vector-cache"]
     assert vec.hit_ratio == pytest.approx(0.5) and vec.status == "poor" and vec.ttl_s == 600
     # λT = 1 at 600 s: 2× TTL → 2/3, 4× → 4/5, ½× → 1/3 (fixed expiry λT/(1+λT))
-    assert [round(w.predicted_hit_ratio, 4) for w in vec.ttl_what_if] == [0.3333, 0.6667, 0.8]
+    plain = [round(w.predicted_hit_ratio, 4) for w in vec.ttl_what_if if not w.advised]
+    assert plain == [0.3333, 0.6667, 0.8]
+    # and the TTL the advice names: the one reaching the 90 % "look" threshold (λT = 9)
+    [advised] = [w for w in vec.ttl_what_if if w.advised]
+    assert advised.ttl_s == pytest.approx(600 * 9)
+    assert advised.predicted_hit_ratio == pytest.approx(0.9)
     assert found["app-repos-cache"].status == "good"
 
 

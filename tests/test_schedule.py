@@ -49,3 +49,13 @@ def test_workflow_runs_only_existing_targets_and_commands() -> None:
         if str(s.get("uses", "")).startswith("actions/upload-artifact")
     ]
     assert uploads and uploads[0]["with"]["path"] == "reports/"
+
+
+def test_workflow_posts_the_digest_on_the_first_only_with_a_webhook() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    steps = [s for job in flow["jobs"].values() for s in job["steps"]]
+    [step] = [s for s in steps if "contribux-costs digest" in s.get("run", "")]
+    assert "'45 3 1 * *'" in step["if"]  # the monthly schedule, on the 1st
+    assert step["env"]["COSTS_WEBHOOK_URL"] == "${{ secrets.COSTS_WEBHOOK_URL }}"
+    # --notify only when the secret is non-empty (shell ${VAR:+...}): no secret, no post
+    assert '${COSTS_WEBHOOK_URL:+--notify "$COSTS_WEBHOOK_URL"}' in step["run"]

@@ -155,6 +155,7 @@ def _anomaly(rule: AlertRule, result: AnalysisResult, cfg: Config) -> list[Alert
         msg = (
             f"{rule.name}: {a.provider} {a.service} spent ${a.cost_usd:,.2f} on {span}, "
             f"${a.excess_usd:,.2f} ({a.excess_pct:.0f}%) over its usual ${a.expected_usd:,.2f}"
+            + (f"; {a.cause}" if a.cause else "")
         )
         alert = _alert(rule, float(a.excess_usd), "anomaly", a.start, msg)
         out.append(alert.model_copy(update={"provider": a.provider}))
@@ -280,13 +281,20 @@ def notify(
     url: str, alerts: list[Alert], client: httpx.Client | None = None, month: str | None = None
 ) -> None:
     """POST the alerts to a Slack-compatible webhook; raise :class:`NotifyError` on failure."""
+    post(url, slack_payload(alerts, month), client, what="alerts")
+
+
+def post(
+    url: str, payload: dict[str, object], client: httpx.Client | None = None, what: str = "alerts"
+) -> None:
+    """POST ``payload`` (JSON) to a webhook; the one delivery path for alerts and the digest."""
     own = client is None
     http = client or httpx.Client(timeout=10.0)
     try:
-        response = http.post(url, json=slack_payload(alerts, month))
+        response = http.post(url, json=payload)
     except httpx.HTTPError as exc:
         raise NotifyError(
-            f"posting alerts to the webhook failed: {type(exc).__name__}: {exc}"
+            f"posting {what} to the webhook failed: {type(exc).__name__}: {exc}"
         ) from exc
     finally:
         if own:
@@ -294,6 +302,6 @@ def notify(
     if response.status_code >= 400:
         body = response.text[:200]
         raise NotifyError(
-            f"the webhook answered HTTP {response.status_code} ({body!r}): alerts not delivered; "
+            f"the webhook answered HTTP {response.status_code} ({body!r}): {what} not delivered; "
             "check the URL"
         )

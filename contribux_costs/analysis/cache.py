@@ -63,16 +63,30 @@ def redis_daily(ctx: RuleContext) -> pl.DataFrame:
 
 
 def _what_if(
-    ctx: RuleContext, layer: dict[str, Any] | None, ratio: float | None, requests: float
+    ctx: RuleContext,
+    layer: dict[str, Any] | None,
+    ratio: float | None,
+    requests: float,
+    target: float | None = None,
 ) -> list[TtlWhatIf]:
     if layer is None or ratio is None or requests <= 0:
         return []
     mode: cm.TtlMode = "refresh" if layer.get("refresh") else "fixed"
     factors = [float(f) for f in ctx.cfg.get("cache.what_if_factors") or []]
-    w = cm.ttl_what_if(
-        float(layer["ttl_s"]), requests, observed_ratio=ratio, multipliers=factors, mode=mode
+    # The TTL the recommendation advises (reaching the "look" threshold) is one of the rows.
+    advised = (
+        _ttl_needed(float(layer["ttl_s"]), ratio, target) if target and ratio < target else None
     )
-    return [TtlWhatIf(ttl_s=s.ttl_seconds, predicted_hit_ratio=s.hit_ratio) for s in w.scenarios]
+    w = cm.ttl_what_if(
+        float(layer["ttl_s"]), requests, observed_ratio=ratio, multipliers=factors, mode=mode,
+        ttls=[advised] if advised else [],
+    )  # fmt: skip
+    return [
+        TtlWhatIf(
+            ttl_s=s.ttl_seconds, predicted_hit_ratio=s.hit_ratio, advised=s.ttl_seconds == advised
+        )
+        for s in sorted(w.scenarios, key=lambda s: s.ttl_seconds)
+    ]
 
 
 def redis_findings(ctx: RuleContext) -> list[CacheFinding]:
@@ -134,7 +148,7 @@ def _redis_findings(ctx: RuleContext) -> list[CacheFinding]:
                 status=_status(ratio, look, poor),
                 threshold=f"look < {look:.0%}, poor < {poor:.0%}",
                 ttl_s=float(layer["ttl_s"]) if layer else None,
-                ttl_what_if=_what_if(ctx, layer, ratio, lookups),
+                ttl_what_if=_what_if(ctx, layer, ratio, lookups, look),
                 note=f"key class {layer['key_class']}" if layer else "no key class configured",
             )
         )  # fmt: skip

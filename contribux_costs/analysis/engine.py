@@ -17,7 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
-from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
+from contribux_costs.analysis import (
+    cache,
+    costs,
+    database,
+    lifecycle,
+    overview,
+    scaling,
+    upstash_plans,
+)
 from contribux_costs.analysis.allocation import allocation_step
 from contribux_costs.analysis.budgets import budget_views
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
@@ -76,6 +84,9 @@ class CostOptimizer:
             cache_findings=guarded(ctx, cache.findings),
             anomalies=anomalies,
             time_to_limit=guarded(ctx, scaling.time_to_limits),
+        )
+        result.recommendations, result.tracked_recommendations = lifecycle.apply(
+            self.store, m, result.recommendations
         )
         self._allocation(ctx, result)
         result.alerts = alerts_mod.evaluate(result, ctx.cfg)

@@ -10,10 +10,11 @@ import duckdb
 import polars as pl
 
 from contribux_costs.analysis import anomalies as an
+from contribux_costs.analysis import causes
 from contribux_costs.analysis import forecast as fc
 from contribux_costs.analysis.rulebase import RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
-from contribux_costs.models import Anomaly, Forecast, Projection, ProviderUsage
+from contribux_costs.models import Anomaly, AnomalyDriver, Forecast, Projection, ProviderUsage
 
 HISTORY_DAYS = 56
 # Gauges are levels, not flows: a month's figure is the last/peak level, never a sum.
@@ -200,7 +201,30 @@ def anomalies(ctx: RuleContext) -> list[Anomaly]:
     dollar and a percent threshold (``analysis.anomalies``); history before the month is the
     baseline, episodes ending before the month are left out."""
     series = cost_series(ctx, ctx.first - timedelta(days=HISTORY_DAYS), ctx.end, usage_only=True)
-    return [a for a in detect(ctx, series, ["provider", "service"]) if a.end >= ctx.first]
+    found = [a for a in detect(ctx, series, ["provider", "service"]) if a.end >= ctx.first]
+    return [with_cause(ctx, a) for a in found]
+
+
+def with_cause(ctx: RuleContext, a: Anomaly) -> Anomaly:
+    """The episode with the slice that drove it (``analysis.causes``), when FOCUS rows exist."""
+    if not _has_focus(ctx):
+        return a
+    cause = causes.explain(
+        causes.episode_rows(ctx.store, a.provider, a.service, a.start, a.end), a.start, a.end
+    )
+    if cause is None:
+        return a
+    drivers = [
+        AnomalyDriver(
+            dimension=d.dimension,
+            value=d.value,
+            before_usd=usd(d.before_usd),
+            during_usd=usd(d.during_usd),
+            share=round(d.share, 4),
+        )
+        for d in cause.drivers
+    ]
+    return a.model_copy(update={"cause": cause.sentence(), "drivers": drivers})
 
 
 def detect(ctx: RuleContext, series: pl.DataFrame, keys: list[str]) -> list[Anomaly]:

@@ -65,6 +65,25 @@ def next_month_forecast(store: Store, month: Month) -> tuple[pl.DataFrame, pl.Da
     return recent, points, err
 
 
+def forecast_spec(history: pl.DataFrame, points: pl.DataFrame) -> dict[str, object]:
+    """What the drill-down needs to re-draw the forecast chart under a filter: the first day of
+    history shown, the start of the 28 days whose share scales the forecast, and the forecast."""
+    if history.height == 0 or points.height == 0:
+        return {"since": "9999-12-31", "share_from": "9999-12-31", "forecast": _NO_FORECAST}
+    last: date = history["date"].max()  # type: ignore[assignment]
+    return {
+        "since": str(history["date"].min()),
+        "share_from": str(last - timedelta(days=28)),
+        "forecast": {
+            "date": [str(d) for d in points["date"].to_list()],
+            **{k: [float(v) for v in points[k].to_list()] for k in ("point", "lower", "upper")},
+        },
+    }
+
+
+_NO_FORECAST: dict[str, list[object]] = {"date": [], "point": [], "lower": [], "upper": []}
+
+
 def top_models(store: Store, month: Month, limit: int = 8) -> pl.DataFrame:
     """OpenAI cost by model family (dated ids folded), largest first: model, cost."""
     src = cost_source(store, month)
@@ -200,6 +219,16 @@ def service_costs(store: Store, month: Month, provider: str) -> pl.DataFrame:
     )
 
 
+def shorten(text: str, width: int = 90) -> str:
+    """Whitespace collapsed; cut at a word boundary with an ellipsis when longer than ``width``."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > width // 2 else cut).rstrip(" ,(") + "…"
+
+
 def slowest_queries(store: Store, month: Month, limit: int = 10) -> pl.DataFrame:
     """The statements with the most execution time in the month, with their share of the total."""
     if "pg_statements_snapshots" not in store.tables():
@@ -208,7 +237,7 @@ def slowest_queries(store: Store, month: Month, limit: int = 10) -> pl.DataFrame
     if summary_.height == 0:
         return summary_
     return summary_.head(limit).select(
-        pl.col("query").str.slice(0, 90).alias("query"),
+        pl.col("query").map_elements(shorten, return_dtype=pl.String).alias("query"),
         pl.col("calls").cast(pl.Int64),
         (pl.col("mean_exec_time")).round(1).alias("mean ms"),
         (pl.col("total_exec_time") / 1000 / 3600).round(2).alias("total hours"),

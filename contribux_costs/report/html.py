@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +26,10 @@ def money(value: object, signed: bool = False) -> str:
 def cell(value: object) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, datetime):
@@ -34,24 +39,46 @@ def cell(value: object) -> str:
     return str(value)
 
 
-def table(frame: pl.DataFrame, money_cols: Sequence[str] = (), signed: Sequence[str] = ()) -> str:
-    """An HTML table; money columns are formatted as dollars and right-aligned."""
+def table(
+    frame: pl.DataFrame,
+    money_cols: Sequence[str] = (),
+    signed: Sequence[str] = (),
+    table_id: str | None = None,
+    row_dims: Sequence[dict[str, object]] | None = None,
+) -> str:
+    """An HTML table; money columns are formatted as dollars and right-aligned. Numeric cells
+    carry their raw value (``data-v``) for sorting; ``row_dims`` gives each row's dimension
+    values for the report's filters (``data-f``). The table scrolls inside its own box."""
     head = "".join(
         f'<th class="num">{escape(c)}</th>' if c in money_cols else f"<th>{escape(c)}</th>"
         for c in frame.columns
     )
     rows = []
-    for rec in frame.iter_rows(named=True):
+    for i, rec in enumerate(frame.iter_rows(named=True)):
         tds = []
         for c, v in rec.items():
+            raw = f' data-v="{float(v)!r}"' if _numeric(v) else ""
             if c in money_cols:
-                tds.append(f'<td class="num">{money(v, c in signed)}</td>')
-            elif isinstance(v, int | float | Decimal) and not isinstance(v, bool):
-                tds.append(f'<td class="num">{escape(cell(v))}</td>')
-            else:
-                tds.append(f"<td>{escape(cell(v))}</td>")
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    return f'<table class="cc"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+                tds.append(f'<td class="num"{raw}>{money(v, c in signed)}</td>')
+            elif _numeric(v):
+                tds.append(f'<td class="num"{raw}>{escape(cell(v))}</td>')
+            else:  # long text gets a minimum width so a phone scrolls instead of squeezing
+                text = cell(v)
+                long = ' class="txt"' if len(text) > 40 else ""
+                tds.append(f"<td{long}>{escape(text)}</td>")
+        dims = ""
+        if row_dims is not None:
+            dims = f' data-f="{escape(json.dumps(row_dims[i], default=str))}"'
+        rows.append(f"<tr{dims}>" + "".join(tds) + "</tr>")
+    ident = f' id="{escape(table_id)}"' if table_id else ""
+    return (
+        f'<div class="cc-scroll"><table class="cc"{ident}><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _numeric(v: object) -> bool:
+    return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
 
 
 def kpis(items: Sequence[tuple[str, str]]) -> str:

@@ -1,213 +1,150 @@
-"""Report sections for allocation, unit costs and budgets (issue 16), built from the engine's JSON.
-
-Each function returns an HTML fragment or a plotly figure, so a notebook cell is one line. A
-breakdown shown beside its total adds up to it (the engine rounds parts by largest remainder).
-"""
+"""The report's tables with the dimension values the drill-down filters them by (one function per
+table; the notebooks display what these return)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import timedelta
 from html import escape
-from typing import Any
 
 import polars as pl
 
-from contribux_costs.models import AnalysisResult, UnitCost
-from contribux_costs.report import charts
-from contribux_costs.report.html import money, table
+from contribux_costs.models import AnalysisResult, Recommendation
+from contribux_costs.report import views as rv
+from contribux_costs.report.drill import LAYER_PROVIDER, Drill
 
-ENV_ORDER = ("production", "preview", "staging", "development", "unallocated")
-
-
-def _wide(fragment: str) -> str:
-    """A wide table scrolls sideways on a phone instead of running off the page."""
-    return f'<div style="overflow-x:auto;max-width:100%">{fragment}</div>'
+_REC_MONEY = ("saving / month",)
+# an anomaly driver's dimension → the filter it sets in the row link
+_DRIVER_FILTER = {"model": "model", "project": "resource", "resource": "resource",
+                  "environment": "environment", "owner": "owner"}  # fmt: skip
 
 
-def _per_unit(value: Decimal | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-
-
-def allocation_html(result: AnalysisResult) -> str:
-    """Cost by environment × provider (with totals), by owner, shared splits and previews."""
-    a = result.allocation
-    if a is None:
-        return "<h2>Who spends it</h2><p>No allocated cost rows for this month.</p>"
-    providers = sorted(a.by_provider_environment)
-    matrix = a.by_provider_environment
-    rows = [
-        {"environment": e, **{p: matrix[p].get(e, Decimal(0)) for p in providers},
-         "total": a.by_environment.get(e, Decimal(0))}
-        for e in ENV_ORDER
-    ]  # fmt: skip
-    rows.append(
-        {"environment": "total", **{p: sum(a.by_provider_environment[p].values(), Decimal(0))
-                                    for p in providers}, "total": a.total_usd}
-    )  # fmt: skip
-    env = _wide(table(pl.DataFrame(rows), money_cols=(*providers, "total")))
-    owners = pl.DataFrame(
-        {"owner": [*a.by_owner, "total"], "cost": [*a.by_owner.values(), a.total_usd]}
-    )
-    unallocated = a.by_environment.get("unallocated", Decimal(0))
-    note = (
-        "Every cost row matched an allocation rule."
-        if unallocated == 0
-        else f"{money(unallocated)} matched no allocation rule: add a rule to "
-        "[allocation] in the analysis config."
-    )
-    return (
-        "<h2>Who spends it: environments and owners</h2>"
-        f"<p>By ordered rules (provider, service, resource, tags). {escape(note)}</p>"
-        + env
-        + "<h3>By owner</h3>"
-        + table(owners, money_cols=("cost",))
-        + _shared_html(result)
-        + _preview_html(result)
+def recommendations(
+    drill: Drill, recs: list[Recommendation], empty: str = "", limit: int | None = None
+) -> str:
+    """Recommendations (largest saving first), each row tagged with provider/resource/model."""
+    recs = sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd)
+    frame = rv.recommendation_table(recs)
+    if any(r.status != "open" for r in recs):
+        frame = frame.with_columns(pl.Series("status", [_status(r) for r in recs]))
+    dims = [drill.dims_of_rec(r.provider, r.subject) for r in recs]
+    return drill.table(
+        frame, dims, money_cols=_REC_MONEY, empty=empty or "No recommendation.", limit=limit
     )
 
 
-def _shared_html(result: AnalysisResult) -> str:
-    a = result.allocation
-    if a is None or not a.shared:
-        return ""
-    rows = [
-        {"shared cost": s.service, "allocated to": target, "cost": part}
-        for s in a.shared for target, part in s.parts.items()
-    ]  # fmt: skip
-    methods = ", ".join(sorted({f"{s.method_id} (rule {s.rule_id})" for s in a.shared}))
-    return (
-        "<h3>Shared costs, split</h3><p>FOCUS allocated rows (AllocatedMethodId "
-        f"{escape(methods)}); each split adds up to its charge exactly.</p>"
-        + _wide(table(pl.DataFrame(rows), ("cost",)))
-    )
+def _status(r: Recommendation) -> str:
+    return r.status + (f" — {r.status_note}" if r.status_note else "")
 
 
-def _preview_html(result: AnalysisResult) -> str:
-    a = result.allocation
-    if a is None:
-        return ""
-    if a.preview_by_pull_request:
-        frame = pl.DataFrame(
-            [{"pull request": f"#{p.pull_request}", "provider": p.provider,
-              "resources": ", ".join(p.resources), "cost": p.cost_usd}
-             for p in a.preview_by_pull_request]
-        )  # fmt: skip
-        return "<h3>Preview cost per pull request</h3>" + table(frame, ("cost",))
-    frame = pl.DataFrame(
-        {"provider": [*a.preview_by_provider, "total"],
-         "cost": [*a.preview_by_provider.values(), a.by_environment.get("preview", Decimal(0))]}
-    )  # fmt: skip
-    return (
-        f"<h3>Preview environment, {escape(result.month)}</h3><p>No provider named a pull request "
-        "on its preview rows this month: the preview environment's cost per provider.</p>"
-        + table(frame, ("cost",))
-    )
+def top_recommendations(drill: Drill, result: AnalysisResult, top: int = 5) -> str:
+    """The ``top`` largest savings of the selection (all rows are in the page, filtered)."""
+    return recommendations(drill, result.recommendations, "No recommendation this month.", top)
 
 
-def allocation_chart(result: AnalysisResult) -> Any:
-    """Stacked bars: each environment's month by provider."""
-    a = result.allocation
-    rows = [
-        {"environment": e, "provider": p, "cost": float(v)}
-        for p, envs in (a.by_provider_environment.items() if a else [])
-        for e, v in envs.items()
+def slowest_queries(drill: Drill, frame: pl.DataFrame) -> str:
+    """The app database's slowest statements (shown in the Neon section: its database)."""
+    dims = [{"provider": "neon"}] * frame.height
+    return drill.table(frame, dims, empty="No statement statistics collected for this month.")
+
+
+def provider_recs(drill: Drill, result: AnalysisResult, provider: str) -> str:
+    recs = [r for r in result.recommendations if r.provider == provider]
+    return recommendations(drill, recs, f"No {provider} recommendation this month.")
+
+
+def category_recs(drill: Drill, result: AnalysisResult, category: str) -> str:
+    recs = [r for r in result.recommendations if r.category == category]
+    return recommendations(drill, recs, f"No {category} recommendation this month.")
+
+
+def alerts(drill: Drill, result: AnalysisResult) -> str:
+    frame = rv.alert_table(result)
+    dims = [
+        {"provider": a.provider, **({"date": a.day.isoformat()} if a.day else {})}
+        for a in result.alerts
     ]
-    frame = pl.DataFrame(rows, schema={"environment": pl.String, "provider": pl.String,
-                                       "cost": pl.Float64})  # fmt: skip
-    fig = charts.stacked_daily(
-        frame, "environment", "cost", "provider", f"Cost by environment, {result.month}", "USD"
+    return drill.table(frame, dims, empty="No alert fired for this month.")
+
+
+def anomalies(drill: Drill, result: AnalysisResult) -> str:
+    """Anomaly episodes with their cause and a link that sets the filters to the rows behind it."""
+    if not result.anomalies:
+        return "<p>No anomaly episode this month.</p>"
+    frame = rv.anomaly_table(result).with_columns(
+        pl.Series("cause", [a.cause or "spread over many items" for a in result.anomalies]),
     )
-    fig.update_xaxes(title_text="environment", type="category",
-                     categoryorder="array", categoryarray=list(ENV_ORDER))  # fmt: skip
-    return fig
-
-
-def unit_cost_html(result: AnalysisResult) -> str:
-    """Cost per unit of business for the month: total, per provider, per environment, trend."""
-    if not result.unit_costs:
-        return (
-            "<h2>Cost per unit of business</h2><p>No business volumes: set DATABASE_URL (the "
-            "[unit_costs] queries) or unit_costs.csv in the analysis config.</p>"
+    dims = [
+        {"provider": a.provider, "service": a.service, "date_from": a.start.isoformat(),
+         "date_to": a.end.isoformat()}
+        for a in result.anomalies
+    ]  # fmt: skip
+    table = drill.table(frame, dims, money_cols=("cost", "expected", "excess"))
+    links = []
+    for a in result.anomalies:
+        before = (a.start - timedelta(days=7)).isoformat()
+        parts = {"provider": a.provider, "from": max(before, drill.month.first_day.isoformat())}
+        parts |= {_DRIVER_FILTER[d.dimension]: d.value for d in a.drivers if d.dimension in
+                  _DRIVER_FILTER and _DRIVER_FILTER[d.dimension] in drill.dims}  # fmt: skip
+        parts["to"] = a.end.isoformat()
+        href = "#cc:" + "&".join(f"{k}={v}" for k, v in parts.items())
+        links.append(
+            f'<li><a href="{escape(href)}">the rows behind {a.provider} {a.start}</a></li>'
         )
-    summary = [
-        {"per": u.name, "volume": f"{u.month_volume:,.0f}", "cost": money(u.cost_usd),
-         "cost per unit": _per_unit(u.cost_per_unit_usd),
-         "trend / week": "–" if u.trend_pct_per_week is None else f"{u.trend_pct_per_week:+.1f}%"}
-        for u in result.unit_costs
-    ]  # fmt: skip
-    sources = ", ".join(sorted({u.source for u in result.unit_costs}))
-    return (
-        "<h2>Cost per unit of business</h2><p>The month's cost over business volumes from "
-        f"{escape(sources)} (active users: per average daily active user). Trend: slope of the "
-        "daily cost per unit, per week.</p>"
-        + _wide(table(pl.DataFrame(summary)))
-        + "<h3>Cost per unit by provider and environment</h3>"
-        + _wide(table(pl.DataFrame([_unit_row(u) for u in result.unit_costs])))
-    )
+    return table + f"<ul class='cc-links'>{''.join(links)}</ul>"
 
 
-def _unit_row(u: UnitCost) -> dict[str, str]:
-    row = {"per": u.name}
-    row |= {p: _per_unit(v) for p, v in u.by_provider.items()}
-    row |= {e: _per_unit(v) for e, v in u.by_environment.items()}
-    return row
+def cache_findings(drill: Drill, result: AnalysisResult) -> str:
+    frame = rv.cache_table(result)
+    dims = [_cache_dims(drill, c.layer, c.subject) for c in result.cache_findings]
+    return drill.table(frame, dims, empty="No cache data this month.")
 
 
-def unit_cost_chart(result: AnalysisResult) -> Any:
-    """Daily cost per unit, one line per metric."""
-    rows = [
-        {"date": d, "metric": u.name, "value": float(v)}
-        for u in result.unit_costs
-        for d, v in u.daily.items()
-        if v is not None
+def _cache_dims(drill: Drill, layer: str, subject: str) -> dict[str, object]:
+    return drill.dims_of_rec(LAYER_PROVIDER.get(layer, layer), subject)
+
+
+def ttl_what_if(drill: Drill, result: AnalysisResult) -> str:
+    frame = rv.ttl_table(result)
+    dims = [
+        _cache_dims(drill, c.layer, c.subject) for c in result.cache_findings for _ in c.ttl_what_if
     ]
-    frame = pl.DataFrame(rows, schema={"date": pl.Date, "metric": pl.String, "value": pl.Float64})
-    return charts.lines(
-        frame, "date", "value", "metric", f"Daily cost per unit, {result.month}", "USD per unit"
+    return drill.table(frame, dims, empty="No TTL what-if (no cache with a configured TTL).")
+
+
+def reconciliation(drill: Drill, result_rows: pl.DataFrame) -> str:
+    dims = (
+        [{"provider": p} for p in result_rows["provider"].to_list()] if result_rows.height else []
+    )
+    return drill.table(
+        result_rows, dims, money_cols=("computed", "billed", "variance"), signed=("variance",)
     )
 
 
-def budget_html(result: AnalysisResult) -> str:
-    """Every budget against actuals and forecast, the run-out day and the levels reached."""
-    if not result.budgets:
-        return "<h2>Budgets</h2><p>No budget configured ([budgets] in the analysis config).</p>"
+def by_provider(frame: pl.DataFrame, drill: Drill, column: str = "provider") -> str:
+    """Any table with a provider column (freshness, slowest queries), filtered by provider."""
+    dims = [{"provider": p} for p in frame[column].to_list()] if frame.height else []
+    return drill.table(frame, dims)
+
+
+def tracked(drill: Drill, result: AnalysisResult) -> str:
+    """Recommendations with a status: estimate beside the realised saving."""
     rows = [
-        {"budget": b.name, "scope": b.scope, "amount": b.budget_usd, "actual": b.actual_usd,
-         "projected": b.projected_usd, "used": f"{b.used_share:.0%}",
-         "runs out": b.run_out_date.isoformat() if b.run_out_date else "–",
-         "levels reached": ", ".join(f"{lvl:.0%}" for lvl in b.levels_reached) or "–"}
-        for b in result.budgets
-    ]  # fmt: skip
-    return (
-        "<h2>Budgets</h2><p>Per provider, environment and owner: actual to date, projected "
-        "month end, the day the budget runs out at the current pace (last 7 days; – = not "
-        "within the month), and the alert levels reached.</p>"
-        + _wide(table(pl.DataFrame(rows), ("amount", "actual", "projected")))
+        {
+            "recommendation": t.title,
+            "status": t.status + (f" ({t.reason})" if t.reason else ""),
+            "marked in": t.marked_in,
+            "estimate / month": t.estimate_usd,
+            "realised this month": t.realised_usd,
+            "baseline": t.baseline_usd,
+        }
+        for t in result.tracked_recommendations
+    ]
+    if not rows:
+        return (
+            "<p>No recommendation has a status yet: mark one with "
+            "<code>contribux-costs recommendations set ID --status done</code>.</p>"
+        )
+    dims = [{"provider": t.provider} for t in result.tracked_recommendations]
+    return drill.table(
+        pl.DataFrame(rows), dims, money_cols=("estimate / month", "realised this month", "baseline")
     )
-
-
-def budget_chart(result: AnalysisResult, name: str = "total") -> Any:
-    """Burn-down of one budget: cumulative actual, then forecast, against the budget line."""
-    import plotly.graph_objects as go
-
-    view = next((b for b in result.budgets if b.name == name), None)
-    fig = go.Figure()
-    if view is not None:
-        days = [b.day for b in view.burn_down]
-        actual = [b.actual_cumulative_usd for b in view.burn_down]
-        forecast = [b.forecast_cumulative_usd for b in view.burn_down]
-        fig.add_trace(go.Scatter(x=days, y=[_f(v) for v in actual], name="actual",
-                                 mode="lines", line={"color": charts.PALETTE[0]}))  # fmt: skip
-        fig.add_trace(go.Scatter(x=days, y=[_f(v) for v in forecast], name="forecast",
-                                 mode="lines", line={"color": charts.PALETTE[0],
-                                                     "dash": "dot"}))  # fmt: skip
-        fig.add_trace(go.Scatter(x=days, y=[float(view.budget_usd)] * len(days), name="budget",
-                                 mode="lines", line={"color": charts.PALETTE[3]}))  # fmt: skip
-    title = f"Budget burn-down: {name}, {result.month} (cumulative USD)"
-    return charts._layout(fig, title, "USD", "day (UTC)")
-
-
-def _f(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)

@@ -44,6 +44,8 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
                 f"  {a.start}..{a.end} {a.provider}/{a.service}: {money(a.cost_usd)} vs "
                 f"expected {money(a.expected_usd)} (+{a.excess_pct:.0f}%)"
             )
+            if a.cause:
+                lines.append(f"    {a.cause}")
     if result.alerts:
         lines += ["", "alerts:"]
         lines += [
@@ -79,3 +81,28 @@ def allocation_lines(result: AnalysisResult) -> list[str]:
                 f"{money(b.budget_usd):>11} ({b.projected_share:.0%}){out}"
             )
     return lines
+
+
+def format_lifecycle(result: AnalysisResult) -> str:
+    """The month's recommendations with id and status, then the tracked ones with realised
+    savings (for `contribux-costs recommendations`)."""
+    lines = [f"recommendations for {result.month}" + ("  [DEMO DATA]" if result.demo else "")]
+    lines.append(f"{'id':<14} {'status':<10} {'saving/mo':>11}  title")
+    recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)
+    for r in recs:
+        saving = money(r.estimated_monthly_savings_usd)
+        lines.append(f"{r.id[:14]:<14} {r.status:<10} {saving:>11}  {r.title}")
+        if r.status_note:
+            lines.append(f"{'':<26}{r.status_note}")
+    tracked = result.tracked_recommendations
+    if tracked:
+        lines += ["", f"{'id':<14} {'status':<10} {'marked':<8} {'estimate':>10} {'realised':>10}"]
+        for t in tracked:
+            realised = "–" if t.realised_usd is None else money(t.realised_usd)
+            why = f"  ({t.reason})" if t.reason else ""
+            hidden = "  [hidden until its evidence changes]" if t.hidden else ""
+            lines.append(
+                f"{t.id[:14]:<14} {t.status:<10} {t.marked_in:<8} {money(t.estimate_usd):>10} "
+                f"{realised:>10}  {t.title}{why}{hidden}"
+            )
+    return "\n".join(lines)

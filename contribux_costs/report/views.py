@@ -110,11 +110,14 @@ def cache_table(result: AnalysisResult) -> pl.DataFrame:
 
 
 def ttl_table(result: AnalysisResult) -> pl.DataFrame:
+    """One row per TTL what-if; TTLs in whole seconds, the advised one (the TTL the
+    recommendation names) marked."""
     rows = [
         {
             "cache": c.subject,
-            "current TTL s": c.ttl_s,
-            "what-if TTL s": w.ttl_s,
+            "current TTL s": None if c.ttl_s is None else round(c.ttl_s),
+            "what-if TTL s": round(w.ttl_s),
+            "": "advised" if w.advised else "",
             "predicted hit ratio": f"{w.predicted_hit_ratio:.1%}",
             "observed": None if c.hit_ratio is None else f"{c.hit_ratio:.1%}",
         }
