@@ -17,7 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
-from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
+from contribux_costs.analysis import (
+    cache,
+    costs,
+    database,
+    neon_compute,
+    overview,
+    scaling,
+    upstash_plans,
+)
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
@@ -32,9 +40,9 @@ RULES: tuple[Rule, ...] = (
     costs.cost_per_request,
     costs.embedding_spikes,
     database.branch_sprawl,
-    database.scale_to_zero,
+    neon_compute.scale_to_zero,
     database.storage_growth,
-    database.compute_overprovisioned,
+    neon_compute.compute_overprovisioned,
     database.slow_queries,
     database.slowest_queries,
     *upstash_plans.RULES,
