@@ -173,3 +173,16 @@ def test_collecting_the_same_demo_month_twice_gives_an_identical_database(
     for table, frame in before.items():
         assert frame.equals(after[table]), table
     assert json.loads(store.query("SELECT metadata FROM upstash_databases LIMIT 1")["metadata"][0])
+
+
+def test_the_demo_month_bills_one_database_past_ten(replayed: tuple[Store, DemoClock]) -> None:
+    # 11 databases in January 2025: one past the 10 included → $0.50 (upstash pricing.mdx).
+    from contribux_costs.pricing import load_pricebook, price_usage
+
+    store, _ = replayed
+    lines, _ = price_usage(store, load_pricebook(), Month.parse("2025-01"), ["upstash"])
+    extra = lines.filter(lines["sku"] == "upstash/extra-databases")
+    assert extra.height == 1 and float(extra["cost"][0]) == 0.5
+    # The Free sandbox bills nothing.
+    sandbox = next(d for d in demo.DATABASES if d.plan == "Free")
+    assert float(lines.filter(lines["resource_id"] == sandbox.database_id)["cost"].sum()) == 0
