@@ -229,6 +229,11 @@ def _database(db: DemoDatabase) -> dict[str, Any]:
     }
 
 
+def _price(db: DemoDatabase) -> float:
+    """USD per command in Upstash's running estimate: a Free database costs nothing."""
+    return 0.0 if db.plan == "Free" else PRICE_PER_COMMAND_USD
+
+
 def stats(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, Any]:
     """The ``/redis/stats/{id}`` payload as of ``now``."""
     day0 = datetime(now.year, now.month, now.day, tzinfo=UTC)
@@ -250,7 +255,7 @@ def stats(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, Any]:
         "total_monthly_write_requests": round(mtd["sets"] + mtd["dels"]),
         "total_monthly_storage": storage,
         "current_storage": storage,
-        "total_monthly_billing": round(round(mtd["commands"]) * PRICE_PER_COMMAND_USD, 4),
+        "total_monthly_billing": round(round(mtd["commands"]) * _price(db), 4),
         "produce_throughput": None,
         "consume_throughput": None,
     }
@@ -313,7 +318,7 @@ def _last_days(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, A
         day0 = datetime(t.year, t.month, t.day, tzinfo=UTC)
         vol = amount(model, db, day0, min(day0 + timedelta(days=1), now))
         requests.append(_point(t, round(vol["commands"]), "dr"))
-        billing.append(_point(t, round(round(vol["commands"]) * PRICE_PER_COMMAND_USD, 4), "db"))
+        billing.append(_point(t, round(round(vol["commands"]) * _price(db), 4), "db"))
         bandwidths.append(_point(t, round(vol["bytes_in"] + vol["bytes_out"]), "bw"))
     return {
         "dailyrequests": requests,
