@@ -20,6 +20,9 @@ VOLATILE = frozenset(
 SNAPSHOT_TABLES = frozenset(
     {"upstash_databases", "upstash_snapshots", "upstash_series", "upstash_info"}
 )
+# Neon's branches and compute settings are snapshots of "now" too (one per run).
+NEON_SNAPSHOT_TABLES = frozenset({"neon_branches", "neon_computes"})
+_SNAPSHOT_PAGES = "(provider = 'upstash' OR (provider = 'neon' AND endpoint = 'projects/settings'))"
 _WINDOW = frozenset({"window_start", "window_end"})
 NOT_DATA = frozenset({"ingest_ledger", "schema_migrations", "engine_focus_builds"})
 PROVIDERS = ("openai", "vercel", "neon", "upstash")
@@ -55,6 +58,9 @@ def provider_data(store: Store, provider: str, last_day: date) -> dict[str, obje
     if provider == "upstash":
         for table in sorted(SNAPSHOT_TABLES):
             out[table] = set(rows(store, table))
+    if provider == "neon":
+        for table in sorted(NEON_SNAPSHOT_TABLES):
+            out[table] = set(rows(store, table))
     return out
 
 
@@ -64,14 +70,14 @@ def database_digest(store: Store, last_day: date) -> dict[str, object]:
     for table in store.tables():
         if table in NOT_DATA:
             continue
-        if table in SNAPSHOT_TABLES:
+        if table in SNAPSHOT_TABLES | NEON_SNAPSHOT_TABLES:
             out[table] = set(rows(store, table))
         elif table == "usage":
             out[table] = rows(store, table, "WHERE billing_date <= ?", [last_day])
         elif table == "raw_payloads":
-            out[table] = rows(store, table, "WHERE provider <> 'upstash'")
-            # Upstash lands one raw page set per snapshot, in that run's own slice window.
-            snapshot_pages = rows(store, table, "WHERE provider = 'upstash'", drop=_WINDOW)
+            out[table] = rows(store, table, f"WHERE NOT {_SNAPSHOT_PAGES}")
+            # Snapshots land one raw page set per run, in that run's own slice window.
+            snapshot_pages = rows(store, table, f"WHERE {_SNAPSHOT_PAGES}", drop=_WINDOW)
             out["raw_payloads/upstash"] = set(snapshot_pages)
         else:
             out[table] = rows(store, table)

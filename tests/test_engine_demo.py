@@ -77,17 +77,23 @@ def test_finds_the_planted_spike_with_its_excess(demo: AnalysisResult) -> None:
 
 
 def test_finds_branch_sprawl_priced_per_extra_branch_month(demo: AnalysisResult) -> None:
-    t, end, branch_hours = JAN.window.start, JAN.window.end, 0
-    while t < end:
-        branch_hours += demo_neon.hour_metrics(MODEL, demo_neon.PROD.id, t).get(
-            "extra_branches_month", 0
+    # Neon's rule (usage-calculations.md): per project and daily bucket, 9 child branches × 24 h
+    # are free on Launch; the rest / 744 branch-months × $1.50.
+    billable, day = 0.0, JAN.window.start
+    while day < JAN.window.end:
+        hours = sum(
+            demo_neon.hour_metrics(MODEL, demo_neon.PROD.id, day + timedelta(hours=h)).get(
+                "extra_branches_month", 0
+            )
+            for h in range(24)
         )
-        t += timedelta(hours=1)
-    months = Decimal(branch_hours) / 744  # branch-hours → branch-months (744-hour month)
-    expected = (months - 10) * Decimal("1.50")  # Launch: 10 included per project, $1.50 each
+        billable += max(0.0, hours - 9 * 24)
+        day += timedelta(days=1)
+    expected = Decimal(str(billable)) / 744 * Decimal("1.50")
     rec = _rec(demo, "neon.branch_sprawl", demo_neon.PROD.id)
     assert abs(rec.estimated_monthly_savings_usd - expected) <= Decimal("0.02")
     assert rec.category == "cost" and rec.confidence == "high"
+    assert rec.evidence["avg_branches_alive"] > 9
 
 
 def test_finds_the_low_hit_key_class_with_the_cost_of_its_misses(demo: AnalysisResult) -> None:
@@ -125,8 +131,14 @@ def test_guide_rules_and_other_planted_findings_fire(demo: AnalysisResult) -> No
     rules = {r.rule_id for r in demo.recommendations}
     assert {"openai.cost_per_request", "neon.slow_queries", "neon.scale_to_zero"} <= rules
     assert {"postgres.buffer_cache", "vercel.allowance", "upstash.plan_breakeven"} <= rules
-    staging = _rec(demo, "neon.scale_to_zero", demo_neon.STAGING.id)
+    # Staging's compute never suspends (suspend_timeout_seconds -1): advised. Prod's read
+    # replica never suspends either, but it serves production: never advised.
+    staging = _rec(demo, "neon.scale_to_zero", "ep-contribux-staging")
     assert staging.evidence["cu_hours"] == pytest.approx(0.25 * 24 * 31)
+    assert staging.evidence["environment"] == "staging"
+    assert not [
+        r for r in demo.recommendations if r.rule_id == "neon.scale_to_zero" and "prod" in r.subject
+    ]
     buffer = next(
         f for f in demo.cache_findings if f.layer == "postgres_buffer" and f.subject == "neondb"
     )

@@ -31,12 +31,32 @@ def test_model_family(model: str, family: str | None) -> None:
 
 def test_neon_compute_is_dated() -> None:
     book = load_pricebook()
-    # 2025 usage-based price, also applied before 2025-08-13 (documented assumption).
+    # 2025 usage-based price, also applied before 2025-08-14 (documented assumption).
     assert book.lookup("neon/compute", date(2025, 1, 15), "launch").price == Decimal("0.14")
-    assert book.lookup("neon/compute", date(2025, 12, 31), "launch").price == Decimal("0.14")
-    # 2026 price from the assumed change date 2026-01-01.
-    assert book.lookup("neon/compute", date(2026, 1, 1), "launch").price == Decimal("0.106")
+    # Neon's blog of 2025-11-03 ("Starting today"): $0.14 → $0.106, $0.26 → $0.222.
+    assert book.lookup("neon/compute", date(2025, 11, 2), "launch").price == Decimal("0.14")
+    assert book.lookup("neon/compute", date(2025, 11, 3), "launch").price == Decimal("0.106")
+    assert book.lookup("neon/compute", date(2025, 11, 3), "scale").price == Decimal("0.222")
     assert book.lookup("neon/compute", date(2026, 1, 1), "scale").price == Decimal("0.222")
+
+
+def test_neon_worked_examples_from_usage_calculations() -> None:
+    # Source: neondatabase/website content/docs/introduction/usage-calculations.md.
+    book = load_pricebook()
+    day = date(2026, 6, 1)
+    # "Example: compute": 500000 CU-seconds on Scale = 138.89 CU-hours x $0.222 = $30.83.
+    compute = Decimal(500000) / 3600 * book.lookup("neon/compute", day, "scale").rate
+    assert compute.quantize(Decimal("0.01")) == Decimal("30.83")
+    # "Example: storage": 2500000000000 byte-hours / 744 / 1e9 = 3.36 GB-months x $0.35 = $1.18.
+    gb_months = Decimal(2500000000000) / 744 / 1000000000
+    assert gb_months.quantize(Decimal("0.01")) == Decimal("3.36")
+    storage = gb_months * book.lookup("neon/storage", day, "launch").rate
+    assert storage.quantize(Decimal("0.01")) == Decimal("1.18")
+    # "Byte-hours": 2 GB for a full 31-day month = 1488000000000 byte-hours = 2.0 GB-months = $0.70.
+    two_gb = Decimal(2000000000 * 24 * 31) / 744 / 1000000000
+    assert (two_gb * book.lookup("neon/storage", day).rate).quantize(Decimal("0.01")) == Decimal(
+        "0.70"
+    )
 
 
 def test_rate_is_exact_per_consumed_unit() -> None:

@@ -46,7 +46,7 @@ def test_neon_compute_500k_cu_seconds_on_launch(store: Store) -> None:
     lines, findings = priced(store, "neon")
     compute = lines.filter(pl.col("sku") == "neon/compute")
     assert total(compute) == Decimal("19.44")
-    assert compute["entry_id"].to_list() == ["neon.compute.launch.2025-08-13"]
+    assert compute["entry_id"].to_list() == ["neon.compute.launch.2025-08-14"]
     assert findings == []
     # $19.44 is above the Launch plan's $5 monthly minimum: no shortfall line.
     assert lines.filter(pl.col("charge_category") == "Purchase").height == 0
@@ -123,22 +123,29 @@ def test_neon_transfer_allowance_is_org_wide_and_time_ordered(store: Store) -> N
 
 
 def test_neon_extra_branches_beyond_included_per_project(store: Store) -> None:
-    # Launch includes 10 branch-months per project: project a 12 → 2 × $1.50 = $3.00; b 8 → $0.
+    # Source: usage-calculations.md, "Branch-hours and the allowance": extra_branches_month
+    # counts ALL child branch-hours; Launch frees 9 child branches x 24 h = 216 branch-hours a
+    # day per project. Project a: 12 child branches all day = 288 h → 72 billable; project b:
+    # 8 branches = 192 h → 0 (its unused allowance never covers project a).
     write(
         store,
         "usage",
         [
             usage(
-                "neon", "extra_branch_months", "branch-months", D1, 12, resource_id="a", dims=LAUNCH
+                "neon", "extra_branch_months", "branch-months", D1, 288 / 744, resource_id="a",
+                dims=LAUNCH,
             ),
             usage(
-                "neon", "extra_branch_months", "branch-months", D1, 8, resource_id="b", dims=LAUNCH
+                "neon", "extra_branch_months", "branch-months", D1, 192 / 744, resource_id="b",
+                dims=LAUNCH,
             ),
         ],
-    )
+    )  # fmt: skip
     lines, _ = priced(store, "neon")
     branches = lines.filter(pl.col("sku") == "neon/extra-branches").sort("resource_id")
-    assert [money(v) for v in branches["cost"]] == [Decimal("3.00"), Decimal("0.00")]
+    # Neon's worked example: 72 / 744 = 0.097 branch-months × $1.50 = $0.15.
+    assert [money(v) for v in branches["cost"]] == [Decimal("0.15"), Decimal("0.00")]
+    assert float(branches["billable"][0]) == pytest.approx(72 / 744)
 
 
 def test_neon_launch_monthly_minimum_is_its_own_line(store: Store) -> None:
@@ -155,25 +162,61 @@ def test_neon_launch_monthly_minimum_is_its_own_line(store: Store) -> None:
     minimum = lines.filter(pl.col("charge_category") == "Purchase")
     assert minimum.height == 1
     assert money(minimum["cost"][0]) == Decimal("3.60")
-    assert minimum["entry_id"][0] == "neon.minimum.launch.2025-08-13"
+    assert minimum["entry_id"][0] == "neon.minimum.launch.2025-08-14"
     assert total(lines) == Decimal("5.00")
 
 
-def test_neon_scale_plan_has_no_minimum(store: Store) -> None:
-    # 10 CU-hours × $0.26 (Scale) = $2.60, no minimum line.
+def test_neon_scale_plan_has_the_same_5_dollar_minimum(store: Store) -> None:
+    # The August 2025 plans page: "$5/month minimum" on Launch AND Scale.
+    # 10 CU-hours × $0.26 (Scale) = $2.60 → a $2.40 shortfall line; total $5.00.
     write(store, "usage", [usage("neon", "cu_hours", "CU-hours", D1, 10, dims={"plan": "scale"})])
     lines, _ = priced(store, "neon")
-    assert total(lines) == Decimal("2.60")
-    assert lines.filter(pl.col("charge_category") == "Purchase").height == 0
+    assert total(lines) == Decimal("5.00")
+    assert lines.filter(pl.col("charge_category") == "Purchase")["entry_id"].to_list() == [
+        "neon.minimum.scale.2025-08-14"
+    ]
+
+
+def test_neon_one_minimum_for_launch_and_scale_projects(store: Store) -> None:
+    # A Launch and a Scale project in one organization owe one $5 minimum, not two:
+    # 1 CU-hour × $0.14 + 1 × $0.26 = $0.40 → shortfall $4.60; total $5.00.
+    write(
+        store,
+        "usage",
+        [
+            usage("neon", "cu_hours", "CU-hours", D1, 1, resource_id="a", dims=LAUNCH),
+            usage("neon", "cu_hours", "CU-hours", D1, 1, resource_id="b", dims={"plan": "scale"}),
+        ],
+    )
+    lines, _ = priced(store, "neon")
+    assert lines.filter(pl.col("charge_category") == "Purchase").height == 1
+    assert total(lines) == Decimal("5.00")
+
+
+def test_neon_compute_price_cut_on_2025_11_03(store: Store) -> None:
+    # Neon's blog "Major compute price reduction on Neon" (2025-11-03, "Starting today"):
+    # Launch $0.14 → $0.106. 10 CU-hours on 11-02 = $1.40; 10 on 11-03 = $1.06.
+    nov = Month.parse("2025-11")
+    write(
+        store,
+        "usage",
+        [
+            usage("neon", "cu_hours", "CU-hours", date(2025, 11, 2), 100, dims=LAUNCH),
+            usage("neon", "cu_hours", "CU-hours", date(2025, 11, 3), 100, dims=LAUNCH),
+        ],
+    )
+    lines, _ = priced(store, "neon", nov)
+    compute = lines.filter(pl.col("sku") == "neon/compute").sort("billing_date")
+    assert [money(v) for v in compute["cost"]] == [Decimal("14.00"), Decimal("10.60")]
 
 
 def test_neon_2026_price_and_no_minimum(store: Store) -> None:
-    # From 2026-01-01 (assumed date): 10 CU-hours × $0.106 = $1.06 and no Launch minimum.
+    # plans.md (2026): $0.106/CU-hour, "no minimum monthly fee": 10 CU-hours = $1.06, no line.
     jan = Month.parse("2026-01")
     write(store, "usage", [usage("neon", "cu_hours", "CU-hours", jan.first_day, 10, dims=LAUNCH)])
     lines, _ = priced(store, "neon", jan)
     assert total(lines) == Decimal("1.06")
-    assert lines["entry_id"].to_list() == ["neon.compute.launch.2026"]
+    assert lines["entry_id"].to_list() == ["neon.compute.launch.2025-11-03"]
 
 
 def test_price_change_mid_month_prices_each_day_at_its_own_price(
@@ -438,3 +481,180 @@ def test_allowance_spreading_preserves_the_month(daily: list[int]) -> None:
     assert Decimal(str(xfer["billable"].sum())) == max(Decimal(0), Decimal(sum(daily) - 100))
     assert (xfer["billable"].cast(pl.Float64) >= 0).all()
     assert (xfer["billable"] <= xfer["qty"]).all()
+
+
+# -- Neon and Upstash as the providers bill them (issue 14) -----------------------------------
+# Source for every Neon case: neondatabase/website content/docs/introduction/usage-calculations.md
+JUNE26 = Month.parse("2026-06")
+
+
+def _neon(metric: str, unit: str, d: date, value: float, **kw: object) -> dict[str, object]:
+    dims = kw.pop("dims", LAUNCH)
+    return usage("neon", metric, unit, d, value, dims=dims, **kw)  # type: ignore[arg-type]
+
+
+def test_neon_guide_compute_example_on_scale(store: Store) -> None:
+    # "Example: compute": 500000 CU-seconds on Scale = 138.89 CU-hours × $0.222 = $30.83.
+    d = JUNE26.first_day
+    write(store, "usage", [_neon("cu_hours", "CU-hours", d, 500000 / 3600, dims={"plan": "scale"})])
+    lines, _ = priced(store, "neon", JUNE26)
+    assert total(lines) == Decimal("30.83")
+
+
+def test_neon_guide_storage_examples(store: Store) -> None:
+    # "Example: storage": 2500000000000 byte-hours / 744 / 1e9 = 3.36 GB-months × $0.35 = $1.18,
+    # on one project; "Byte-hours": 2 GB every day of a 31-day month (48000000000 byte-hours a
+    # day) = 2.0 GB-months × $0.35 = $0.70, on another. July 2026 has 31 days.
+    jul = Month.parse("2026-07")
+    rows = [_neon("root_branch_gb_months", "GB-months", jul.first_day, 2.5e12 / 744 / 1e9)]
+    rows += [
+        _neon("root_branch_gb_months", "GB-months", d, 48e9 / 744 / 1e9, resource_id="two")
+        for d in jul.dates()
+    ]
+    write(store, "usage", rows)
+    lines, _ = priced(store, "neon", jul)
+    by = {k[0]: money(v["cost"].sum()) for k, v in lines.group_by(["resource_id"])}
+    assert by == {"r1": Decimal("1.18"), "two": Decimal("0.70")}
+
+
+def test_neon_twelve_child_branches_all_month_on_launch(store: Store) -> None:
+    # 12 child branches every hour of a 30-day month: 288 branch-hours a day, 216 free,
+    # 72 × 30 = 2160 billable branch-hours / 744 = 2.903 branch-months × $1.50 = $4.35.
+    # (The old rule netted 10 branch-months once a month: 288×30/744 − 10 = 1.61 → $2.42.)
+    sep = Month.parse("2026-09")
+    write(
+        store,
+        "usage",
+        [_neon("extra_branch_months", "branch-months", d, 288 / 744) for d in sep.dates()],
+    )
+    lines, _ = priced(store, "neon", sep)
+    assert total(lines) == Decimal("4.35")
+
+
+def test_neon_thirty_branches_for_ten_days_then_none(store: Store) -> None:
+    # 30 child branches for 10 days: (720 − 216) × 10 = 5040 branch-hours / 744 = 6.774
+    # branch-months × $1.50 = $10.16 (the monthly netting of 9.68 − 10 billed $0).
+    sep = Month.parse("2026-09")
+    write(
+        store,
+        "usage",
+        [_neon("extra_branch_months", "branch-months", d, 720 / 744) for d in sep.dates()[:10]],
+    )
+    lines, _ = priced(store, "neon", sep)
+    assert total(lines) == Decimal("10.16")
+
+
+def test_neon_branch_allowance_is_per_hour_on_hourly_data(store: Store) -> None:
+    # Hourly buckets: 9 child branches free in each hour. 20 branches for 6 hours then 0:
+    # (20 − 9) × 6 = 66 billable branch-hours / 744 × $1.50 = $0.133 → $0.13; the same day read
+    # daily would net 120 − 216 → $0 (why the guide calls hourly data the closest match).
+    d = JUNE26.first_day
+    base = _neon("extra_branch_months", "branch-months", d, 20 / 744)
+    rows = [
+        {
+            **base,
+            "granularity": "hourly",
+            "period_start": base["period_start"] + timedelta(hours=h),  # type: ignore[operator]
+            "period_end": base["period_start"] + timedelta(hours=h + 1),  # type: ignore[operator]
+        }
+        for h in range(6)
+    ]
+    write(store, "usage", rows)
+    lines, _ = priced(store, "neon", JUNE26)
+    assert float(lines["billable"].sum()) == pytest.approx(66 / 744)
+    assert total(lines) == Decimal("0.13")
+
+
+def test_neon_public_transfer_allowance_is_org_wide_across_plans(store: Store) -> None:
+    # "the 100 GB free allowance applies org-wide, not per project": 130 GB over three projects
+    # on two plans (50 + 40 on Launch, 40 on Scale) → max(0, 130 − 100) × $0.10 = $3.00.
+    d = JUNE26.first_day
+    write(
+        store,
+        "usage",
+        [
+            _neon("public_transfer_gb", "GB", d, 50, resource_id="a"),
+            _neon("public_transfer_gb", "GB", d, 40, resource_id="b"),
+            _neon("public_transfer_gb", "GB", d, 40, resource_id="c", dims={"plan": "scale"}),
+        ],
+    )
+    lines, _ = priced(store, "neon", JUNE26)
+    assert total(lines.filter(pl.col("sku") == "neon/public-transfer")) == Decimal("3.00")
+
+
+def test_neon_snapshot_and_private_transfer_are_priced(store: Store) -> None:
+    # Snapshots $0.09/GB-month (any paid plan); private transfer $0.01/GB on Scale:
+    # 10 GB-months × 0.09 = $0.90; 200 GB × 0.01 = $2.00.
+    d, scale = JUNE26.first_day, {"plan": "scale"}
+    write(
+        store,
+        "usage",
+        [
+            _neon("snapshot_storage_gb_months", "GB-months", d, 10, dims=scale),
+            _neon("private_transfer_gb", "GB", d, 200, dims=scale),
+        ],
+    )
+    lines, findings = priced(store, "neon", JUNE26)
+    assert total(lines.filter(pl.col("sku") == "neon/snapshot-storage")) == Decimal("0.90")
+    assert total(lines.filter(pl.col("sku") == "neon/private-transfer")) == Decimal("2.00")
+    assert findings == []
+
+
+def test_upstash_databases_beyond_ten_cost_50_cents_each(store: Store) -> None:
+    # "up to 10 databases for free and beyond this you will be charged $0.5 per database"
+    # (upstash/docs redis/overall/pricing.mdx): 13 databases → 3 × $0.50 = $1.50, one line.
+    write(
+        store,
+        "usage",
+        [
+            usage("upstash", "commands", "commands", D1, 0, resource_id=f"db{i}", dims=PAYG)
+            for i in range(13)
+        ],
+    )
+    lines, _ = priced(store, "upstash")
+    extra = lines.filter(pl.col("sku") == "upstash/extra-databases")
+    assert extra.height == 1 and money(extra["cost"][0]) == Decimal("1.50")
+    assert float(extra["billable"][0]) == 3.0 and float(extra["qty"][0]) == 13.0
+
+
+def test_upstash_ten_databases_owe_nothing_extra(store: Store) -> None:
+    write(
+        store,
+        "usage",
+        [
+            usage("upstash", "commands", "commands", D1, 0, resource_id=f"db{i}", dims=PAYG)
+            for i in range(10)
+        ],
+    )
+    lines, _ = priced(store, "upstash")
+    assert lines.filter(pl.col("sku") == "upstash/extra-databases").height == 0
+
+
+@pytest.mark.parametrize("name", ["fixed_1gb", "Fixed 1GB", "Fixed 1 GB", "FIXED 1GB"])
+def test_upstash_fixed_plan_names_never_price_commands(store: Store, name: str) -> None:
+    # Whatever spelling the API uses for the plan, a fixed plan bills its fee, never commands.
+    fixed = {"database_type": name}
+    write(store, "usage", [usage("upstash", "commands", "commands", D1, 9_000_000, dims=fixed)])
+    lines, findings = priced(store, "upstash")
+    assert total(lines) == Decimal("20.00") and findings == []
+
+
+def test_upstash_api_spelling_of_pay_as_you_go_is_case_insensitive(store: Store) -> None:
+    # 100K commands on "Pay As You Go" = $0.20 (not an unknown plan).
+    dims = {"database_type": "Pay As You Go"}
+    write(store, "usage", [usage("upstash", "commands", "commands", D1, 100_000, dims=dims)])
+    lines, findings = priced(store, "upstash")
+    assert total(lines) == Decimal("0.20") and findings == []
+
+
+def test_upstash_storage_is_priced_on_the_daily_average_not_the_peak(store: Store) -> None:
+    # Upstash: "we take daily average of your total data size". 1 GB for 20 days and 4 GB for
+    # 10 days of September: average 2 GB → 1 GB past the free 1 GB × $0.25 = $0.25
+    # (the 4 GB peak would say $0.75).
+    rows = [
+        usage("upstash", "storage_gb", "GB", d, 1 if i < 20 else 4, dims=PAYG)
+        for i, d in enumerate(SEP.dates())
+    ]
+    write(store, "usage", rows)
+    lines, _ = priced(store, "upstash")
+    assert total(lines) == Decimal("0.25")

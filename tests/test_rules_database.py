@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from contribux_costs.analysis import cache, database
+from contribux_costs.analysis import cache, database, neon_compute
 from contribux_costs.analysis.rulebase import Config, RuleContext
+from contribux_costs.focus.build import build_focus
 from contribux_costs.periods import Month
 from contribux_costs.store import Store
 from tests.engine_support import insert, month_days, new_store, usage_row
@@ -33,31 +34,102 @@ def _neon(
     ]
 
 
-def test_branch_sprawl_prices_branch_months_beyond_ten() -> None:
+def test_branch_sprawl_prices_branch_hours_beyond_nine_per_hour() -> None:
+    # 25 child branches alive all month: 600 branch-hours a day, Launch frees 9 × 24 = 216
+    # (usage-calculations.md); 384 × 31 = 11904 billable branch-hours / 744 = 16 branch-months
+    # × $1.50 = $24.00 (the old monthly netting of 10 branch-months said $22.50).
     store = new_store()
-    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [25 / 31] * 31))
+    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [600 / 744] * 31))
     [c] = database.branch_sprawl(_ctx(store))
-    # 25 branch-months, 10 included: 15 × $1.50 (fallback price, no FOCUS rows here)
-    assert c.savings_usd == pytest.approx(Decimal("22.5"), abs=Decimal("0.0001"))
+    assert c.savings_usd == pytest.approx(Decimal("24"), abs=Decimal("0.0001"))
     assert c.pool == "neon:branches:p1"
+    assert c.evidence["avg_branches_alive"] == pytest.approx(25.0)
 
 
 def test_branch_sprawl_quiet_within_allowance() -> None:
     store = new_store()
-    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [8 / 31] * 31))
+    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [8 * 24 / 744] * 31))
     assert database.branch_sprawl(_ctx(store)) == []
 
 
-def test_scale_to_zero_fires_on_flat_always_on_compute_only() -> None:
+def test_branch_cleanup_names_the_oldest_child_branches() -> None:
     store = new_store()
-    insert(store, "usage", _neon("stg", "staging", "cu_hours", [6.0] * 31))  # 0.25 CU × 24 h
-    busy = [12.0 if d.weekday() < 5 else 3.0 for d in DAYS]  # follows traffic, suspends
-    insert(store, "usage", _neon("prod", "prod", "cu_hours", busy))
-    [c] = database.scale_to_zero(_ctx(store))
-    assert c.subject == "stg"
-    cost = Decimal("186") * Decimal("0.14")  # fallback CU-hour price
+    insert(store, "usage", _neon("p1", "prod", "extra_branch_months", [600 / 744] * 31))
+    at = datetime(2025, 1, 31, 23, tzinfo=UTC)
+    insert(
+        store,
+        "neon_branches",
+        [
+            {"provider": "neon", "endpoint": "projects/settings", "fetched_at": at,
+             "project_id": "p1", "branch_id": f"b{i}", "branch_name": f"preview/pr-{i}",
+             "parent_id": "root", "is_default": False,
+             "created_at": datetime(2025, 1, 1 + i, tzinfo=UTC), "metadata": "{}"}
+            for i in (5, 2, 9)
+        ],
+    )  # fmt: skip
+    [c] = database.branch_sprawl(_ctx(store))
+    assert c.evidence["oldest_branches"] == "preview/pr-2, preview/pr-5, preview/pr-9"
+    assert "preview/pr-2" in c.action
+
+
+def _computes(rows: list[tuple[str, str, int, float]]) -> list[dict[str, Any]]:
+    at = datetime(2025, 1, 20, tzinfo=UTC)
+    return [
+        {"provider": "neon", "endpoint": "projects/settings", "fetched_at": at, "project_id": pid,
+         "compute_id": cid, "branch_id": f"br-{pid}", "compute_type": "read_write",
+         "autoscaling_limit_min_cu": cu, "autoscaling_limit_max_cu": cu,
+         "suspend_timeout_seconds": suspend, "metadata": "{}"}
+        for pid, cid, suspend, cu in rows
+    ]  # fmt: skip
+
+
+def _hourly(pid: str, name: str, cu: list[float]) -> list[dict[str, Any]]:
+    return [
+        usage_row("neon", "compute", "cu_hours", v, d, pid, name, "CU-hours", "hourly", h,
+                  dimensions={"plan": "launch"})
+        for d in DAYS
+        for h, v in enumerate(cu)
+    ]  # fmt: skip
+
+
+def test_scale_to_zero_from_the_suspend_setting_and_never_production() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("stg", "contribux-staging", "cu_hours", [6.0] * 31))
+    insert(store, "usage", _neon("prod", "contribux-prod", "cu_hours", [6.0] * 31))
+    # dev: configured to suspend (300 s) and running 8 h a day: already scales to zero.
+    insert(store, "usage", _hourly("dev", "contribux-dev", [0.25] * 8 + [0.0] * 16))
+    insert(
+        store,
+        "neon_computes",
+        _computes([("stg", "ep-stg", -1, 0.25), ("prod", "ep-prod", -1, 0.25),
+                   ("dev", "ep-dev", 300, 0.25)]),
+    )  # fmt: skip
+    [c] = neon_compute.scale_to_zero(_ctx(store))
+    assert c.subject == "ep-stg"  # not the production compute, not the one that suspends
+    cost = Decimal("186") * Decimal("0.14")  # 0.25 CU × 744 h at the Jan-2025 price book rate
     assert c.basis_usd == cost
     assert c.savings_usd == pytest.approx(cost * Decimal("0.67"))
+    assert c.evidence["environment"] == "staging"
+
+
+def test_scale_to_zero_for_production_only_when_configured() -> None:
+    store = new_store()
+    insert(store, "usage", _neon("prod", "contribux-prod", "cu_hours", [6.0] * 31))
+    insert(store, "neon_computes", _computes([("prod", "ep-prod", -1, 0.25)]))
+    assert neon_compute.scale_to_zero(_ctx(store)) == []
+    cfg = Config.load()
+    cfg.data["neon"]["scale_to_zero_allow_production"] = True
+    [c] = neon_compute.scale_to_zero(RuleContext(store, JAN, cfg, date(2025, 3, 1)))
+    assert c.evidence["environment"] == "production"
+
+
+def test_scale_to_zero_without_settings_is_not_guessed_from_daily_totals() -> None:
+    # Daily CU-hours alone cannot tell "never suspends" from "busy": no advice, a note instead.
+    store = new_store()
+    insert(store, "usage", _neon("stg", "contribux-staging", "cu_hours", [6.0] * 31))
+    ctx = _ctx(store)
+    assert neon_compute.scale_to_zero(ctx) == []
+    assert any("compute settings" in n for n in ctx.notes)
 
 
 def test_storage_growth_fires_above_monthly_rate() -> None:
@@ -68,6 +140,26 @@ def test_storage_growth_fires_above_monthly_rate() -> None:
     [c] = database.storage_growth(_ctx(store))
     assert c.subject == "p1"
     assert c.savings_usd == pytest.approx(Decimal(15) * Decimal("0.35"))
+
+
+def test_storage_growth_in_february_uses_the_744_hour_month() -> None:
+    # A day holding G GB is G × 24 / 744 GB-months (Neon's 744-hour month, any month): 20 GB on
+    # Feb 1 → 34 GB on Feb 28 reads as 20 → 34, not 28/31 of it (the old 10%-low reading).
+    store = new_store()
+    feb = month_days(2025, 2)
+    level = [20 + 0.5 * i for i in range(28)]
+    rows = [
+        usage_row("neon", "storage", "root_branch_gb_months", g * 24 / 744, d, "p1", "prod",
+                  "GB-months", "daily", dimensions={"plan": "launch"})
+        for d, g in zip(feb, level, strict=True)
+    ]  # fmt: skip
+    insert(store, "usage", rows)
+    [c] = database.storage_growth(
+        RuleContext(store, Month(2025, 2), Config.load(), date(2025, 3, 1))
+    )
+    assert c.evidence["gb_start"] == pytest.approx(20.0)
+    assert c.evidence["gb_end"] == pytest.approx(33.5)
+    assert c.savings_usd == pytest.approx(Decimal("13.5") * Decimal("0.35"))
 
 
 def _pg_snapshots(store: Store, slow: int, fast: int) -> None:
@@ -191,11 +283,31 @@ def test_compute_overprovisioned_on_hourly_floor_above_smallest() -> None:
         for h in range(24)
     ]
     insert(store, "usage", rows)
-    [c] = database.compute_overprovisioned(_ctx(store))
+    [c] = neon_compute.compute_overprovisioned(_ctx(store))
     hours = 20 * 31  # at the 1.0 CU floor
     assert c.evidence["hours_at_floor"] == hours
-    # (1.0 − 0.25) CU × 620 h at the fallback $0.14 per CU-hour
+    # (1.0 − 0.25) CU × 620 h at the price book's Jan-2025 $0.14 per CU-hour
     assert float(c.savings_usd) == pytest.approx(0.75 * hours * 0.14)
+
+
+def test_compute_overprovisioned_saves_floor_hours_at_the_billed_rate() -> None:
+    # Issue 14 item 9: 600 h at 1 CU + 100 h at 4 CU on Launch ($0.106): the bill is
+    # 1000 CU-hours = $106. Lowering the 1 CU floor to 0.25 saves 0.75 × 600 × 0.106 = $47.70
+    # (the old rule divided the whole $106 over the 600 floor hours: $79.50).
+    store = new_store()
+    jan26 = Month(2026, 1)
+    days = month_days(2026, 1)
+    rows = [
+        usage_row("neon", "compute", "cu_hours", 1.0 if i < 600 else 4.0, days[i // 24], "p",
+                  "prod", "CU-hours", "hourly", i % 24, dimensions={"plan": "launch"})
+        for i in range(700)
+    ]  # fmt: skip
+    insert(store, "usage", rows)
+    build_focus(store, jan26)  # the bill: the same priced FOCUS rows the rule reads
+    ctx = RuleContext(store, jan26, Config.load(), date(2026, 3, 1))
+    assert database.neon_sku_costs(ctx)[("p", "neon/compute")][0] == Decimal("106")
+    [c] = neon_compute.compute_overprovisioned(ctx)
+    assert c.savings_usd == pytest.approx(Decimal("47.70"))
 
 
 def test_compute_at_smallest_size_is_not_overprovisioned() -> None:
@@ -206,7 +318,7 @@ def test_compute_at_smallest_size_is_not_overprovisioned() -> None:
         for h in range(24)
     ]
     insert(store, "usage", rows)
-    assert database.compute_overprovisioned(_ctx(store)) == []
+    assert neon_compute.compute_overprovisioned(_ctx(store)) == []
 
 
 def test_sql_statement_deltas_agree_with_the_collector_deltas() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -195,3 +195,71 @@ def test_allowance_already_used_up_names_the_day() -> None:
     _vercel(store, "Fast Data Transfer", [100.0] * 31)  # 1,000 GB reached on the 10th
     [limit] = scaling.time_to_limits(_ctx(store))
     assert limit.days_to_limit == 0 and limit.limit_date == date(2025, 1, 10)
+
+
+def test_upstash_payg_cost_uses_the_average_storage_not_the_peak() -> None:
+    # Upstash bills the daily average data size: 1 GB for 21 days, 4 GB for 10 → 1.97 GB average
+    # → 0.97 GB past the free 1 GB × $0.25 = $0.24 (the 4 GB peak would say $0.75).
+    store = new_store()
+    dims = {"database_type": "Pay as You Go"}
+    rows = [
+        usage_row("upstash", "redis", "storage_gb", 1.0 if i < 21 else 4.0, d, "a", "db",
+                  dimensions=dims)
+        for i, d in enumerate(DAYS)
+    ]  # fmt: skip
+    insert(store, "usage", rows)
+    [db] = upstash_plans.databases(_ctx(store))
+    assert db.storage_gb == pytest.approx((21 + 40) / 31)
+    assert upstash_plans.payg_cost(_ctx(store), db) == pytest.approx(
+        Decimal(str((61 / 31 - 1) * 0.25)), abs=Decimal("0.000001")
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [("Pay as You Go", "payg"), ("fixed_1gb", "fixed-1gb"), ("Fixed 250 MB", "fixed-250mb"),
+     ("Free", "free"), ("Enterprise", "enterprise")],
+)  # fmt: skip
+def test_upstash_plan_names_as_the_api_spells_them(name: str, key: str) -> None:
+    assert upstash_plans.plan_key(name) == key
+
+
+def test_fixed_plan_in_api_spelling_is_never_compared_per_command_as_payg() -> None:
+    # "fixed_1gb" (the change-plan name) is a fixed plan: $20 fee vs $4 at pay-as-you-go.
+    store = new_store()
+    insert(store, "usage", _redis("a", "quiet", "fixed_1gb", 2_000_000, 0.1))
+    [c] = upstash_plans.plan_breakeven(_ctx(store))
+    assert c.basis_usd == Decimal(20) and "pay-as-you-go" in c.title
+
+
+def test_enterprise_database_gets_no_per_command_advice() -> None:
+    store = new_store()
+    insert(store, "usage", _redis("a", "contract", "Enterprise", 90_000_000, 0.1))
+    assert upstash_plans.plan_breakeven(_ctx(store)) == []
+
+
+def test_free_database_past_its_caps_is_a_scaling_finding() -> None:
+    # Free: 500K commands a month. 900K commands → throttled; pay-as-you-go would cost
+    # 9 × $0.20 = $1.80.
+    store = new_store()
+    insert(store, "usage", _redis("f", "hobby", "Free", 900_000, 0.1))
+    insert(store, "usage", _redis("g", "tiny", "Free", 100_000, 0.1))
+    [c] = upstash_plans.free_plan_caps(_ctx(store))
+    assert c.subject == "f" and c.savings_usd == pytest.approx(Decimal("-1.80"))
+    assert c.evidence["commands"] == pytest.approx(900_000)
+
+
+def test_storage_limit_reads_the_limit_upstash_reports() -> None:
+    # A pay-as-you-go database whose reported db_disk_threshold is 1 GiB, at 0.9 GB: flagged
+    # (pay-as-you-go alone has no published size to check against).
+    store = new_store()
+    insert(store, "usage", _redis("a", "capped", "Pay as You Go", 1000, 0.9))
+    insert(
+        store,
+        "upstash_databases",
+        [{"provider": "upstash", "endpoint": "redis/stats",
+          "fetched_at": datetime(2025, 1, 15, tzinfo=UTC), "database_id": "a",
+          "metadata": "{}", "db_disk_threshold": 2**30}],
+    )  # fmt: skip
+    [c] = upstash_plans.storage_limit(_ctx(store))
+    assert c.evidence["plan_gb"] == pytest.approx(1.0)

@@ -41,8 +41,15 @@ def stats_at(now: datetime, db: demo.DemoDatabase) -> dict[str, object]:
 def test_database_list_carries_fake_secrets_like_the_real_api() -> None:
     with client_at(datetime(2025, 1, 15, tzinfo=UTC)) as c:
         listed = c.get("https://api.upstash.com/v2/redis/databases").json()
-    assert [d["database_name"] for d in listed] == [REPOS, VECTOR, API]
-    assert {d["database_type"] for d in listed} == {"Pay as You Go"}
+    # The three planted caches first, then eight small ones: 11 databases, one past the 10
+    # Upstash includes; the sandbox is Free and reports the Free caps as its limits.
+    names = [d["database_name"] for d in listed]
+    assert names[:3] == [REPOS, VECTOR, API] and len(names) == 11
+    types = {d["database_name"]: d["database_type"] for d in listed}
+    assert {n for n, t in types.items() if t == "Free"} == {"contribux-dev-sandbox"}
+    assert set(types.values()) == {"Pay as You Go", "Free"}
+    sandbox = next(d for d in listed if d["database_type"] == "Free")
+    assert sandbox["db_request_limit"] == 500000 and sandbox["db_disk_threshold"] == 268435456
     assert all(d["password"] and d["rest_token"] and d["read_only_rest_token"] for d in listed)
     assert all(d["endpoint"].endswith(".upstash.io") for d in listed)
 
@@ -91,7 +98,8 @@ def test_planted_rates_match_the_ttl_model() -> None:
     lt = demo.PLANTED_REQUEST_RATE_PER_KEY_S["vector_search"] * vector.ttl_s
     assert vector.planted_hit_ratio == pytest.approx(lt / (1 + lt))
     assert vector.planted_hit_ratio < 0.6 < 0.9 < demo.KEY_CLASSES["repositories"].planted_hit_ratio
-    assert {c.ttl_s for c in demo.KEY_CLASSES.values()} == {300, 600, 1800}
+    # the planted caches' TTLs, and the small databases' one-hour keys
+    assert {c.ttl_s for c in demo.KEY_CLASSES.values()} == {300, 600, 1800, 3600}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +118,7 @@ def test_replay_stores_one_snapshot_per_database_per_day(replayed: tuple[Store, 
         "SELECT database_id, CAST(fetched_at AS DATE) AS day, count(*) AS n, "
         "min(strftime(fetched_at, '%H:%M')) AS hhmm FROM upstash_snapshots GROUP BY ALL"
     )
-    assert per_day.height == 3 * 31
+    assert per_day.height == len(demo.DATABASES) * 31 == 11 * 31
     assert set(per_day["n"]) == {1} and set(per_day["hhmm"]) == {"23:55"}
     assert clock.now() == datetime(2025, 2, 1, 6, 0, tzinfo=UTC)  # the shared clock untouched
     assert set(store.query("SELECT info_status FROM upstash_snapshots")["info_status"]) == {"ok"}
@@ -165,3 +173,16 @@ def test_collecting_the_same_demo_month_twice_gives_an_identical_database(
     for table, frame in before.items():
         assert frame.equals(after[table]), table
     assert json.loads(store.query("SELECT metadata FROM upstash_databases LIMIT 1")["metadata"][0])
+
+
+def test_the_demo_month_bills_one_database_past_ten(replayed: tuple[Store, DemoClock]) -> None:
+    # 11 databases in January 2025: one past the 10 included → $0.50 (upstash pricing.mdx).
+    from contribux_costs.pricing import load_pricebook, price_usage
+
+    store, _ = replayed
+    lines, _ = price_usage(store, load_pricebook(), Month.parse("2025-01"), ["upstash"])
+    extra = lines.filter(lines["sku"] == "upstash/extra-databases")
+    assert extra.height == 1 and float(extra["cost"][0]) == 0.5
+    # The Free sandbox bills nothing.
+    sandbox = next(d for d in demo.DATABASES if d.plan == "Free")
+    assert float(lines.filter(lines["resource_id"] == sandbox.database_id)["cost"].sum()) == 0

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from contribux_costs.analysis.environments import branch_environment, environment_of
+from contribux_costs.analysis.environments import branch_environment
 from contribux_costs.analysis.rulebase import (
     Candidate,
     RuleContext,
@@ -83,17 +83,42 @@ def _plan(days: pl.DataFrame) -> str:
     return str(days["plan"][0]) if "plan" in days.columns and days.height else "launch"
 
 
+NEON_MONTH_HOURS = 744  # Neon's billing month for every byte-hour and branch-hour conversion
+
+
 def _branch_terms(ctx: RuleContext, plan: str) -> tuple[float, Decimal]:
-    """(included branch-months per project, USD per extra branch-month) for the plan."""
+    """(child branches free in every hour per project, USD per extra branch-month)."""
     book = pricebook(ctx)
     if book is not None:
         try:
             entry = book.lookup("neon/extra-branches", ctx.price_day, plan)
-            return float(entry.included), entry.rate
+            return float(entry.included_concurrent), entry.rate
         except CostsError:
             pass
     ctx.note("no price-book entry for neon/extra-branches: using the config's branch terms")
-    return ctx.cfg.num("neon.included_branches"), ctx.cfg.dec("neon.branch_price_usd")
+    return ctx.cfg.num("neon.included_branches") - 1, ctx.cfg.dec("neon.branch_price_usd")
+
+
+def _billable_branch_months(days: pl.DataFrame, free: float) -> float:
+    """Σ max(0, branch-hours − free × 24) per daily bucket, in branch-months (/744)."""
+    hours = days["branch_months"].fill_null(0) * NEON_MONTH_HOURS
+    return float((hours - free * 24).clip(lower_bound=0).sum()) / NEON_MONTH_HOURS
+
+
+_BRANCHES = """
+SELECT branch_name, created_at, expires_at, logical_size FROM neon_branches
+WHERE project_id = $pid AND NOT coalesce(is_default, false) AND parent_id IS NOT NULL
+  AND fetched_at = (SELECT max(fetched_at) FROM neon_branches WHERE project_id = $pid
+                    AND fetched_at < $end)
+ORDER BY created_at
+"""
+
+
+def child_branches(ctx: RuleContext, project_id: str) -> pl.DataFrame:
+    """The project's child branches in its last snapshot up to the month's end, oldest first."""
+    if "neon_branches" not in ctx.tables:
+        return pl.DataFrame()
+    return ctx.store.query(_BRANCHES, {"pid": project_id, "end": ctx.month.window.end})
 
 
 def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
@@ -105,66 +130,45 @@ def _projects(ctx: RuleContext) -> dict[str, pl.DataFrame]:
 
 
 def branch_sprawl(ctx: RuleContext) -> list[Candidate]:
-    """Extra branch-months beyond the plan's allowance (preview branch per pull request)."""
+    """Child branches beyond the plan's allowance (a preview branch per pull request).
+
+    Billed per project per bucket (Neon's usage-calculations.md): the priced FOCUS rows carry
+    it; without them the same rule runs on the daily rows here. Cleanup names the oldest
+    branches of the latest branch snapshot.
+    """
     out = []
     for pid, days in _projects(ctx).items():
         months = float(days["branch_months"].fill_null(0).sum())
         if months <= 0 or branch_environment(ctx, pid, str(days["project"][0])) == "production":
             continue  # branch cleanup is for preview branches, never production's
-        included, price = _branch_terms(ctx, _plan(days))
+        free, price = _branch_terms(ctx, _plan(days))
         priced = neon_sku_costs(ctx).get((pid, "neon/extra-branches"))
-        cost = priced[0] if priced is not None else Decimal(str(max(months - included, 0))) * price
+        billable = _billable_branch_months(days, free)
+        cost = priced[0] if priced is not None else Decimal(str(billable)) * price
         if cost <= 0:
             continue
         name = str(days["project"][0])
+        hours = float(days.height * 24)
+        names = child_branches(ctx, pid)
+        oldest = [str(n) for n in names["branch_name"].head(10)] if names.height else []
+        cleanup = f" Oldest now: {', '.join(oldest)}." if oldest else ""
         out.append(
             Candidate(
                 "neon.branch_sprawl", "neon", pid, "cost",
-                f"{months:.1f} branch-months of child branches in {name} "
-                f"(plan includes {included:.0f})",
+                f"{months * NEON_MONTH_HOURS / hours:.1f} child branches alive on average in "
+                f"{name} (plan includes {free:.0f} besides the root)",
                 "Delete each preview branch when its pull request closes (Vercel/Neon "
                 "integration cleanup or a branch expiration time) so child branches stay within "
-                "the plan's allowance",
+                f"the plan's allowance.{cleanup}",
                 cost, cost, f"neon:branches:{pid}", "high",
-                "the extra branch-months are billed exactly; closed-PR branches carry no value",
-                "low", f"branch-months > {included:.0f} included per project",
-                {"project": name, "branch_months": months, "included_branch_months": included,
-                 "avg_branches_alive": months, "extra_branch_cost_usd": float(usd(cost))},
-            )
-        )  # fmt: skip
-    return out
-
-
-def scale_to_zero(ctx: RuleContext) -> list[Candidate]:
-    """Compute that never suspends: flat CU-hours at the minimum size, day and night."""
-    min_cu = ctx.cfg.num("neon.min_cu")
-    share = ctx.cfg.num("neon.scale_to_zero_active_share")
-    idle = Decimal(str(ctx.cfg.num("neon.scale_to_zero_idle_share")))
-    out = []
-    for pid, days in _projects(ctx).items():
-        if environment_of(ctx, "neon", pid, str(days["project"][0])) == "production":
-            continue  # production is never advised to suspend (issue 16)
-        cu = days["cu_hours"].fill_null(0)
-        if cu.len() == 0 or fnum(cu.mean()) <= 0:
-            continue
-        always_on = fnum((cu >= min_cu * 24 * share).mean())
-        flat = fnum(cu.std()) / fnum(cu.mean())
-        if always_on < 0.9 or flat > 0.05:
-            continue  # suspends on some days, or follows traffic
-        name = str(days["project"][0])
-        cost = compute_cost(ctx, pid, float(cu.sum()), _plan(days))
-        out.append(
-            Candidate(
-                "neon.scale_to_zero", "neon", pid, "cost",
-                f"{name} never scales to zero ({float(cu.sum()):.0f} CU-hours, flat all month)",
-                "Enable scale-to-zero (suspend after 5 minutes idle) on this non-production "
-                "compute; it then runs only while it serves queries",
-                cost * idle, cost, f"neon:compute:{pid}", "medium",
-                f"the compute ran {always_on:.0%} of days around the clock at a flat level; "
-                f"{float(idle):.0%} idle time assumed (neon.scale_to_zero_idle_share)",
-                "low", f"active ≥ {share:.0%} of hours with a flat profile (CV ≤ 5%)",
-                {"project": name, "cu_hours": float(cu.sum()), "days_always_on_share": always_on,
-                 "daily_cv": flat, "compute_cost_usd": float(usd(cost))},
+                "extra branch-hours are billed exactly, per project and hour; closed-PR branches "
+                "carry no value",
+                "low", f"more than {free:.0f} child branches per project in an hour",
+                {"project": name, "branch_months": months, "billable_branch_months": billable,
+                 "included_child_branches": free,
+                 "avg_branches_alive": months * NEON_MONTH_HOURS / hours,
+                 "child_branches_now": float(names.height), "oldest_branches": ", ".join(oldest),
+                 "extra_branch_cost_usd": float(usd(cost))},
             )
         )  # fmt: skip
     return out
@@ -178,8 +182,9 @@ def storage_growth(ctx: RuleContext) -> list[Candidate]:
         gb = days["root_gb_months"].drop_nulls()
         if gb.len() < 2 or fnum(gb[0]) <= 0:
             continue
-        # Daily GB-months × days in the month = the GB level of that day.
-        first, last = fnum(gb[0]) * ctx.month.days, fnum(gb[-1]) * ctx.month.days
+        # A bucket's GB-months × 744 / its hours = the GB level held (Neon's fixed 744-hour
+        # month, usage-calculations.md): a daily row × 31, whatever the calendar month's length.
+        first, last = fnum(gb[0]) * NEON_MONTH_HOURS / 24, fnum(gb[-1]) * NEON_MONTH_HOURS / 24
         pct = 100 * (last / first - 1) * ctx.month.days / max(gb.len() - 1, 1)
         if pct <= limit:
             continue
@@ -352,55 +357,3 @@ def slowest_queries(ctx: RuleContext) -> list[Candidate]:
             evidence,
         )
     ]  # fmt: skip
-
-
-_HOURLY_CU = f"""
-WITH {usage_cte("neon")}
-SELECT resource_id AS project_id, any_value(resource_name) AS project,
-  count(*) FILTER (WHERE value > 0) AS active_hours,
-  min(value) FILTER (WHERE value > 0) AS floor_cu,
-  quantile_cont(value, 0.5) FILTER (WHERE value > 0) AS median_cu
-FROM u WHERE metric = 'cu_hours' AND granularity IN ('hourly', '1h')
-GROUP BY 1 ORDER BY 1
-"""
-
-
-def compute_overprovisioned(ctx: RuleContext) -> list[Candidate]:
-    """Hourly CU that sits at a minimum size above Neon's smallest: lower the autoscaling min."""
-    if not ctx.usage("neon"):
-        return []
-    smallest = ctx.cfg.num("neon.min_cu")
-    frame = ctx.store.query(ctx.usage_sql(_HOURLY_CU, "neon"), {"first": ctx.first, "end": ctx.end})
-    out = []
-    for r in frame.iter_rows(named=True):  # one row per project
-        floor, median = float(r["floor_cu"] or 0), float(r["median_cu"] or 0)
-        if floor < 1.5 * smallest or median > 1.1 * floor or not r["active_hours"]:
-            continue
-        pid = str(r["project_id"])
-        hours = _hours_at_floor(ctx, pid, floor)
-        cost = compute_cost(ctx, pid, hours * floor)
-        price = cost / Decimal(str(hours * floor)) if hours else Decimal(0)
-        saving = Decimal(str((floor - smallest) * hours)) * price
-        out.append(
-            Candidate(
-                "neon.compute_overprovisioned", "neon", pid, "scaling",
-                f"{r['project']} idles at {floor:.2f} CU (median {median:.2f}) for {hours} hours",
-                f"Lower the autoscaling minimum to {smallest} CU; autoscaling adds CU when load "
-                "needs it",
-                saving, cost, f"neon:compute:{pid}", "medium",
-                "hourly CU sits at its floor most hours; the floor is above the smallest size",
-                "low", f"floor ≥ {1.5 * smallest:.2f} CU with median ≤ 1.1 × floor",
-                {"floor_cu": floor, "median_cu": median, "hours_at_floor": float(hours)},
-            )
-        )  # fmt: skip
-    return out
-
-
-def _hours_at_floor(ctx: RuleContext, project_id: str, floor: float) -> int:
-    n = ctx.store.scalar(
-        "SELECT count(*) FROM usage WHERE provider = 'neon' AND metric = 'cu_hours' "
-        "AND granularity IN ('hourly', '1h') AND resource_id = ? AND billing_date >= ? "
-        "AND billing_date < ? AND value > 0 AND value <= ?",
-        [project_id, ctx.first, ctx.end, 1.1 * floor],
-    )
-    return int(n or 0)

@@ -219,9 +219,9 @@ def _upstash_limits(ctx: RuleContext) -> list[TimeToLimit]:
 
     out = []
     for db in up.databases(ctx):
-        limit = up.plan_limit_gb(ctx, db.plan)
+        limit = up.storage_cap_gb(ctx, db)
         if limit is None:
-            continue  # pay-as-you-go: no storage quota to run into
+            continue  # pay-as-you-go without a reported limit: no storage quota to run into
         series = up.storage_series(ctx, db.database_id).filter(pl.col("date") < ctx.as_of)
         if series.is_empty():
             continue

@@ -25,10 +25,21 @@ SELECT resource_id AS database_id, any_value(resource_name) AS name,
   any_value(dimensions) AS dimensions,
   coalesce(sum(value) FILTER (WHERE metric = 'commands'), 0) AS commands,
   coalesce(sum(value) FILTER (WHERE metric = 'bandwidth_gb'), 0) AS bandwidth_gb,
-  coalesce(max(value) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_gb,
+  -- Upstash bills storage on the daily average of the data size (pricing.mdx), not the peak.
+  coalesce(sum(value) FILTER (WHERE metric = 'storage_gb'), 0) / $days AS storage_gb,
   coalesce(arg_max(value, billing_date) FILTER (WHERE metric = 'storage_gb'), 0) AS storage_now_gb
 FROM u GROUP BY 1 ORDER BY 1
 """
+
+
+# The latest database record up to the month's end: its limits as the Developer API reports them.
+_LIMITS = """
+SELECT database_id, db_disk_threshold, db_request_limit, db_daily_bandwidth_limit
+FROM upstash_databases WHERE fetched_at < $end
+QUALIFY row_number() OVER (PARTITION BY database_id ORDER BY fetched_at DESC) = 1
+"""
+GB = 1e9
+GIB = 2**30
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,36 @@ class RedisDb:
     plan: str
     commands: float
     bandwidth_gb: float
-    storage_gb: float
+    storage_gb: float  # the month's daily average (what Upstash bills)
     storage_now_gb: float
+    disk_limit_gb: float | None = None  # db_disk_threshold, when collected
+    request_limit: float | None = None  # db_request_limit (monthly commands), when collected
+
+    @property
+    def key(self) -> str:
+        """The plan as the price book names it: payg, free, enterprise, fixed-1gb ..."""
+        return plan_key(self.plan)
+
+
+def plan_key(plan: str) -> str:
+    """Any spelling of an Upstash plan → the price book's key ("Fixed 1 GB", "fixed_1gb" →
+    "fixed-1gb"; "Pay as You Go" → "payg")."""
+    p = plan.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+    if p in ("payasyougo", "payg", ""):
+        return "payg"
+    if p.startswith("fixed"):
+        return "fixed-" + p.removeprefix("fixed")
+    return p
+
+
+def _limits(ctx: RuleContext) -> dict[str, tuple[float | None, float | None]]:
+    if "upstash_databases" not in ctx.tables:
+        return {}
+    frame = ctx.store.query(_LIMITS, {"end": ctx.month.window.end})
+    out = {}
+    for dbid, disk, requests, _bw in frame.iter_rows():
+        out[str(dbid)] = (None if disk is None else disk / GIB, requests)
+    return out
 
 
 def databases(ctx: RuleContext) -> list[RedisDb]:
@@ -48,16 +87,19 @@ def databases(ctx: RuleContext) -> list[RedisDb]:
         rows = []
         if ctx.usage("upstash"):
             frame = ctx.store.query(
-                ctx.usage_sql(_SQL, "upstash"), {"first": ctx.first, "end": ctx.end}
+                ctx.usage_sql(_SQL, "upstash"),
+                {"first": ctx.first, "end": ctx.end, "days": ctx.month.days},
             )
+            limits = _limits(ctx)
             for r in frame.iter_rows(named=True):  # one row per database
                 dims = json.loads(r["dimensions"] or "{}")
+                disk, requests = limits.get(str(r["database_id"]), (None, None))
                 rows.append(
                     RedisDb(
                         str(r["database_id"]), str(r["name"]),
                         str(dims.get("database_type") or "Pay as You Go"), float(r["commands"]),
                         float(r["bandwidth_gb"]), float(r["storage_gb"]),
-                        float(r["storage_now_gb"]),
+                        float(r["storage_now_gb"]), disk, requests,
                     )
                 )  # fmt: skip
         ctx.cache["upstash_dbs"] = rows
@@ -122,11 +164,13 @@ def plan_breakeven(ctx: RuleContext) -> list[Candidate]:
     for db in databases(ctx):
         current = billed(ctx, db.database_id)
         current = payg_cost(ctx, db) if current is None else current
-        if "fixed" in db.plan.lower():
+        if db.key.startswith("fixed-"):
             fee = billed(ctx, db.database_id)
             fee = plan_fee(ctx, db.plan) if fee is None else fee
             out.extend(_back_to_payg(ctx, db, fee or Decimal(0)))
             continue
+        if db.key != "payg":
+            continue  # Free is capped, Enterprise is a contract: no per-command comparison
         fixed = cheapest_fixed(ctx, db.storage_gb)
         if fixed is None:
             continue
@@ -156,8 +200,7 @@ def plan_fee(ctx: RuleContext, plan: str) -> Decimal | None:
     book = pricebook(ctx)
     if book is not None:
         try:
-            key = plan.lower().replace(" ", "-")
-            return book.lookup("upstash/plan-fee", ctx.price_day, key).price
+            return book.lookup("upstash/plan-fee", ctx.price_day, plan_key(plan)).price
         except CostsError:
             pass
     size = plan_limit_gb(ctx, plan)
@@ -191,7 +234,7 @@ def storage_limit(ctx: RuleContext) -> list[Candidate]:
     share = ctx.cfg.num("upstash.storage_limit_share")
     out = []
     for db in databases(ctx):
-        limit = plan_limit_gb(ctx, db.plan)
+        limit = storage_cap_gb(ctx, db)
         if limit is None or db.storage_now_gb < share * limit:
             continue
         nxt = cheapest_fixed(ctx, limit)
@@ -212,11 +255,11 @@ def storage_limit(ctx: RuleContext) -> list[Candidate]:
 
 def plan_limit_gb(ctx: RuleContext, plan: str) -> float | None:
     """Storage limit of a plan name: Free 256 MB, "Fixed 1GB" → 1.0; pay-as-you-go: none."""
-    p = plan.lower().replace(" ", "")
+    p = plan_key(plan)
     if p == "free":
-        return 0.256
-    if p.startswith("fixed"):
-        size = p.removeprefix("fixed")
+        return ctx.cfg.num("upstash.free_plan_storage_gb")
+    if p.startswith("fixed-"):
+        size = p.removeprefix("fixed-")
         try:
             return float(size[:-2]) / (1000 if size.endswith("mb") else 1)
         except ValueError:
@@ -224,11 +267,51 @@ def plan_limit_gb(ctx: RuleContext, plan: str) -> float | None:
     return None
 
 
+def storage_cap_gb(ctx: RuleContext, db: RedisDb) -> float | None:
+    """The database's data-size limit: the one Upstash reports for it (db_disk_threshold), else
+    its plan's published size (pay-as-you-go: none known)."""
+    return db.disk_limit_gb if db.disk_limit_gb is not None else plan_limit_gb(ctx, db.plan)
+
+
+def free_plan_caps(ctx: RuleContext) -> list[Candidate]:
+    """A Free database past a Free-plan cap (500K commands, 256 MB, 10 GB bandwidth a month):
+    Upstash throttles it there, so the month's real need is the pay-as-you-go price."""
+    c = ctx.cfg
+    out = []
+    for db in databases(ctx):
+        if db.key != "free":
+            continue
+        caps = {
+            "commands": (db.commands, db.request_limit or c.num("upstash.free_plan_commands")),
+            "bandwidth_gb": (db.bandwidth_gb, c.num("upstash.free_plan_bandwidth_gb")),
+            "storage_gb": (db.storage_now_gb, storage_cap_gb(ctx, db) or 0.256),
+        }
+        over = {k: (used, cap) for k, (used, cap) in caps.items() if used > cap}
+        if not over:
+            continue
+        payg = payg_cost(ctx, db)
+        what = ", ".join(f"{k} {used:,.3g} > {cap:,.3g}" for k, (used, cap) in over.items())
+        out.append(
+            Candidate(
+                "upstash.free_plan_caps", "upstash", db.database_id, "scaling",
+                f"{db.name} is past the Free plan's caps ({what}): Upstash throttles it",
+                f"Move {db.name} to pay-as-you-go (about ${usd(payg)} a month at this volume) or "
+                "cut its traffic below the caps",
+                -payg, payg, f"upstash:size:{db.database_id}", "high",
+                "the Free plan's published caps against the month's volumes", "low",
+                "Free plan: 500K commands, 256 MB, 10 GB bandwidth a month",
+                {"database": db.name, **{k: float(v[0]) for k, v in over.items()},
+                 "payg_cost_usd": float(usd(payg))},
+            )
+        )  # fmt: skip
+    return out
+
+
 def _size(gb: float) -> str:
     return f"{gb * 1000:.0f} MB" if gb < 1 else f"{gb:g} GB"
 
 
-RULES: tuple[Rule, ...] = (plan_breakeven, storage_limit)
+RULES: tuple[Rule, ...] = (plan_breakeven, storage_limit, free_plan_caps)
 
 
 def storage_series(ctx: RuleContext, database_id: str) -> pl.DataFrame:

@@ -24,6 +24,7 @@ import polars as pl
 
 from contribux_costs.collect.base import CollectContext, Task
 from contribux_costs.collect.http import get_json
+from contribux_costs.collect.neon_settings import SETTINGS, settings_slice
 from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
 from contribux_costs.periods import Window, parse_utc
@@ -167,14 +168,24 @@ class NeonCollector:
 
     page_limit: int = PAGE_LIMIT
     provider: str = PROVIDER
+    # Also snapshot branches and compute settings (one task per run); the runner's collector
+    # does, a bare consumption collector (tests, benches) does not.
+    snapshot_settings: bool = False
     _org: str | None = field(default=None, repr=False)
     _names: dict[str, str] | None = field(default=None, repr=False)
 
     def tasks(self, window: Window, ctx: CollectContext) -> list[Task]:
         window = window.clamp_end(ctx.now())
-        return [Task(CONSUMPTION, piece) for piece in month_pieces(window)]
+        tasks = [Task(CONSUMPTION, piece) for piece in month_pieces(window)]
+        if not self.snapshot_settings:
+            return tasks
+        # Branches and compute settings are a snapshot of "now": one per run.
+        now = ctx.now()
+        return [*tasks, Task(SETTINGS, Window(now, now + timedelta(microseconds=1)))]
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
+        if task.endpoint == SETTINGS:
+            return self.fetch_settings(ctx)
         now = ctx.now()
         g = choose_granularity(task.window.start, now)
         window = aligned_window(task.window, g, now)
@@ -200,6 +211,19 @@ class NeonCollector:
         frame = usage_frame(projects, self.project_names(ctx, org), g, window)
         raw = [RawPage(p.params, p.fetched_at, p.body) for p in pages]
         return SliceWrite(PROVIDER, CONSUMPTION, window, {"usage": frame}, raw)
+
+    def fetch_settings(self, ctx: CollectContext) -> SliceWrite:
+        """Every project's branches (with their consumption) and computes (with settings)."""
+        org = self.org_id(ctx)
+        ids = sorted(self.project_names(ctx, org))
+        pages = {
+            pid: (
+                walk(ctx, f"projects/{pid}/branches", {}, "branches"),
+                walk(ctx, f"projects/{pid}/endpoints", {}, "endpoints"),
+            )
+            for pid in ids
+        }
+        return settings_slice(ctx, ids, pages)
 
     def org_id(self, ctx: CollectContext) -> str:
         """``NEON_ORG_ID``, else the single organization the key belongs to."""
@@ -403,4 +427,4 @@ def _metric(m: dict[str, Any]) -> tuple[str, float]:
 
 def make_collector(settings: object) -> NeonCollector:
     """The Neon consumption collector (daily buckets while Neon keeps them, monthly after)."""
-    return NeonCollector()
+    return NeonCollector(snapshot_settings=True)

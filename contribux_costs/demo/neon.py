@@ -6,7 +6,10 @@ window and any page size add up to the same totals. Planted on purpose:
 - branch-per-pull-request sprawl on ``contribux-prod``: every PR gets a child branch that lives
   5–14 days, so ~25–40 child branches are alive at any hour (the Launch plan includes 10 per
   project, root included);
-- ``contribux-staging`` never scales to zero: 0.25 CU around the clock, traffic or not;
+- ``contribux-staging`` never scales to zero: 0.25 CU around the clock, traffic or not (its
+  compute's ``suspend_timeout_seconds`` is -1, "never");
+- ``contribux-prod`` runs a read replica that never suspends either (0.25 CU, -1): production,
+  so scale-to-zero advice must leave it alone;
 - ``contribux-prod`` is active most hours (weekday daytime peaks) and suspends in quiet weekend
   hours; its root branch (~40 GB in late 2026) grows ~3% a month; public transfer 60–140 GB/month.
 
@@ -54,6 +57,7 @@ METRICS = (
 SNAPSHOTS_FROM = datetime(2026, 5, 1, tzinfo=UTC)  # scheduled snapshots enabled with billing
 BRANCH_LIFE_DAYS = (5, 14)  # a PR branch lives this many days (uniform)
 STAGING_CU = 0.25
+REPLICA_CU = 0.25  # prod's read replica: fixed size, never suspends
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ def hour_metrics(model: DemoModel, project_id: str, t: datetime) -> dict[str, in
         branch_hours, branch_bytes = child_branches(model, t)
         transfer = 1.4e9 * model.level(day, "neon:egress") * model.hour_share(hour)
         values = {
-            "compute_unit_seconds": cu * 3600 * active,
+            "compute_unit_seconds": cu * 3600 * active + REPLICA_CU * 3600,
             "root_branch_bytes_month": root,
             "child_branch_bytes_month": branch_bytes,
             "instant_restore_bytes_month": 0.12 * root,

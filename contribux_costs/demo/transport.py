@@ -20,12 +20,12 @@ __all__ = ["DemoClock", "DemoContext", "Handler", "default_handlers", "demo_tran
 
 def default_handlers() -> dict[str, Handler]:
     # Imported lazily so importing the package does no work (and each provider stays separate).
-    from contribux_costs.demo import neon, openai, upstash, vercel
+    from contribux_costs.demo import neon_branches, openai, upstash, vercel
 
     return {
         "openai": openai.handle,
         "vercel": vercel.handle,
-        "neon": neon.handle,
+        "neon": neon_branches.handle,
         "upstash": upstash.handle,
     }
 

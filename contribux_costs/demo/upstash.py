@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from contribux_costs.demo.model import DemoModel
+from contribux_costs.demo.upstash_dbs import _FREE_LIMITS, DATABASES, DemoDatabase
 
 if TYPE_CHECKING:
     from contribux_costs.demo.context import DemoContext
@@ -60,6 +61,9 @@ KEY_CLASSES = {
     "vector_search": KeyClass("vector_search", 600, 0.0020, 250, 6144),  # λT = 1.2 → 0.545
     "opportunities": KeyClass("opportunities", 300, 0.0180, 150, 2048),  # λT = 5.4 → 0.844
     "user_profile": KeyClass("user_profile", 1800, 0.0035, 800, 1024),  # λT = 6.3 → 0.863
+    # Small single-purpose databases (rate limits, sessions, flags, previews): λT = 18 → 0.947.
+    "small": KeyClass("small", 3600, 0.005, 50, 256),
+    "sandbox": KeyClass("sandbox", 3600, 0.005, 10, 256),  # ~134K commands a month: Free-sized
 }
 # The per-key request rate (requests per second per key) planted for each key class.
 PLANTED_REQUEST_RATE_PER_KEY_S = {k: c.per_key_rate_per_s for k, c in KEY_CLASSES.items()}
@@ -69,52 +73,6 @@ RESTART_DAY, RESTART_MINUTE = 10, 5  # INFO counters restart on the 10th at 00:0
 SERIES_STEP = timedelta(minutes=5)  # resolution of the last-hour series
 
 
-@dataclass(frozen=True)
-class DemoDatabase:
-    database_id: str
-    name: str
-    region: str
-    endpoint: str
-    classes: tuple[str, ...]
-    storage_bytes_at_epoch: int
-    created: datetime
-
-    def secret(self, kind: str) -> str:
-        """Fake, distinctive credentials (tests assert they never reach the store)."""
-        digest = hashlib.sha256(f"{self.database_id}:{kind}".encode()).hexdigest()[:24]
-        return f"DEMO-FAKE-{kind.upper()}-{digest}"
-
-
-# The repositories cache sits near a 256 MB plan size (≈ 230 MB in late 2026): a plan finding.
-DATABASES = (
-    DemoDatabase(
-        "8f2c1e4a-0b7d-4c55-9a1e-3d6f00c0ffee",
-        "contribux-repos-cache",
-        "us-east-1",
-        "us1-brave-otter-31417.upstash.io",
-        ("repositories",),
-        85_000_000,
-        datetime(2024, 1, 3, 17, 20, tzinfo=UTC),
-    ),
-    DemoDatabase(
-        "5b9d7a31-6e2f-4a08-b4c2-71e0decaf001",
-        "contribux-vector-cache",
-        "us-east-1",
-        "us1-quiet-heron-27182.upstash.io",
-        ("vector_search",),
-        18_000_000,
-        datetime(2024, 1, 3, 17, 25, tzinfo=UTC),
-    ),
-    DemoDatabase(
-        "c3e4f5a6-1b2c-4d3e-8f90-aa55bb66cc77",
-        "contribux-api-cache",
-        "us-east-1",
-        "us1-swift-lynx-16180.upstash.io",
-        ("opportunities", "user_profile"),
-        6_000_000,
-        datetime(2024, 1, 4, 9, 5, tzinfo=UTC),
-    ),
-)
 BY_ID = {d.database_id: d for d in DATABASES}
 BY_HOST = {d.endpoint: d for d in DATABASES}
 METRICS = ("reads", "hits", "misses", "sets", "dels", "commands", "bytes_in", "bytes_out")
@@ -242,9 +200,9 @@ def _database(db: DemoDatabase) -> dict[str, Any]:
     return {
         "database_id": db.database_id,
         "database_name": db.name,
-        "database_type": "Pay as You Go",
+        "database_type": db.plan,
         "region": db.region,
-        "type": "paid",
+        "type": "free" if db.plan == "Free" else "paid",
         "port": 6379,
         "creation_time": int(db.created.timestamp()),
         "budget": 360,
@@ -267,7 +225,13 @@ def _database(db: DemoDatabase) -> dict[str, Any]:
         "db_memory_threshold": 3221225472,
         "db_daily_bandwidth_limit": 53687091200,
         "db_max_commands_per_second": 10000,
+        **(_FREE_LIMITS if db.plan == "Free" else {}),
     }
+
+
+def _price(db: DemoDatabase) -> float:
+    """USD per command in Upstash's running estimate: a Free database costs nothing."""
+    return 0.0 if db.plan == "Free" else PRICE_PER_COMMAND_USD
 
 
 def stats(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, Any]:
@@ -291,7 +255,7 @@ def stats(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, Any]:
         "total_monthly_write_requests": round(mtd["sets"] + mtd["dels"]),
         "total_monthly_storage": storage,
         "current_storage": storage,
-        "total_monthly_billing": round(round(mtd["commands"]) * PRICE_PER_COMMAND_USD, 4),
+        "total_monthly_billing": round(round(mtd["commands"]) * _price(db), 4),
         "produce_throughput": None,
         "consume_throughput": None,
     }
@@ -354,7 +318,7 @@ def _last_days(model: DemoModel, db: DemoDatabase, now: datetime) -> dict[str, A
         day0 = datetime(t.year, t.month, t.day, tzinfo=UTC)
         vol = amount(model, db, day0, min(day0 + timedelta(days=1), now))
         requests.append(_point(t, round(vol["commands"]), "dr"))
-        billing.append(_point(t, round(round(vol["commands"]) * PRICE_PER_COMMAND_USD, 4), "db"))
+        billing.append(_point(t, round(round(vol["commands"]) * _price(db), 4), "db"))
         bandwidths.append(_point(t, round(vol["bytes_in"] + vol["bytes_out"]), "bw"))
     return {
         "dailyrequests": requests,

@@ -225,6 +225,8 @@ def _upstash(store: Store, book: PriceBook, month: Month, threshold: float) -> l
     # The estimate is stored as a float volume; six decimals are more than it carries.
     estimate = estimate.with_columns(pl.col("billed").round(6).cast(pl.Decimal(38, 12)))
     lines, _ = price_usage(store, book, month, ["upstash"])
+    # Account-level lines (the $0.50 per database beyond ten) are in no database's estimate.
+    lines = lines.filter(pl.col("resource_id").is_not_null()) if lines.height else lines
     computed = (
         lines.group_by(pl.col("resource_name").alias("key")).agg(
             pl.col("cost").sum().alias("computed")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from contribux_costs.errors import PricingError
 
-Kind = Literal["usage", "minimum", "recurring"]
+Kind = Literal["usage", "minimum", "recurring", "count"]
 Scope = Literal["org", "resource"]
 # Rates (price per consumed unit) keep 18 decimals: $0.075 per 1M tokens is 7.5e-8 per token.
 RATE_SCALE = Decimal("1e-18")
@@ -46,6 +46,11 @@ class PriceEntry(BaseModel):
     price: Decimal = Field(ge=0)
     included: Decimal = Field(default=Decimal(0), ge=0)
     included_scope: Scope = "org"
+    # A per-bucket allowance (Neon's branches): ``included_concurrent`` units free during every
+    # hour of each usage bucket, where ``unit_hours`` hours of one unit make one consumed unit
+    # (branch-hours / 744 = branch-months). Subtracted per resource per bucket with max(0, ·).
+    included_concurrent: Decimal = Field(default=Decimal(0), ge=0)
+    unit_hours: Decimal = Field(default=Decimal(1), gt=0)
     effective_from: date
     effective_to: date | None = None
     origin: Literal["pricebook", "override"] = "pricebook"
@@ -142,6 +147,7 @@ class PriceBook(BaseModel):
                 "rate": e.rate,
                 "included": e.included,
                 "included_scope": e.included_scope,
+                "bucket_per_hour": (e.included_concurrent / e.unit_hours).quantize(RATE_SCALE),
                 "effective_from": e.effective_from,
                 "effective_to": e.effective_to or date(9999, 1, 1),
                 "priority": 1 if e.origin == "override" else 0,
@@ -159,6 +165,7 @@ _ENTRY_SCHEMA: dict[str, pl.DataType] = {
     "rate": pl.Decimal(38, 18),
     "inv_per": pl.Decimal(38, 18),
     "included": pl.Decimal(38, 12),
+    "bucket_per_hour": pl.Decimal(38, 18),
     "priority": pl.Int32(),
     "plan_specific": pl.Int32(),
 }
@@ -233,7 +240,9 @@ def _entries(data: dict[str, Any], origin: str, where: str) -> list[PriceEntry]:
 
 def _dec(key: str, value: object) -> object:
     # Money and quantities are written as strings in TOML so they never pass through float.
-    if key in {"price", "per", "included"} and isinstance(value, str | int):
+    if key in {"price", "per", "included", "included_concurrent", "unit_hours"} and isinstance(
+        value, str | int
+    ):
         return Decimal(str(value))
     return value
 

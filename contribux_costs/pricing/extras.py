@@ -22,10 +22,42 @@ def minimum_lines(priced: pl.DataFrame, book: PriceBook, month: Month) -> pl.Dat
     for provider in priced["provider"].unique().to_list() if priced.height else []:
         mine = priced.filter(pl.col("provider") == provider)
         plans = set(mine["plan"].drop_nulls().to_list())
-        for entry in _period_entries(book, provider, "minimum", plans, month.first_day):
-            total = Decimal(str(mine["cost"].sum() or 0))
-            if total < entry.price:
-                out.append(_line(entry, month, None, entry.price - total, "minimum shortfall"))
+        found = _period_entries(book, provider, "minimum", plans, month.first_day)
+        if not found:
+            continue
+        # One minimum per account: projects on Launch and Scale do not owe two.
+        entry = max(found, key=lambda e: e.price)
+        total = Decimal(str(mine["cost"].sum() or 0))
+        if total < entry.price:
+            out.append(_line(entry, month, None, entry.price - total, "minimum shortfall"))
+    return _frame(out)
+
+
+def count_lines(priced: pl.DataFrame, book: PriceBook, month: Month) -> pl.DataFrame:
+    """A line per provider whose count of resources in the month passes an included number.
+
+    Example: Upstash bills $0.50 a month for each database beyond the first 10: 13 databases →
+    3 × $0.50 = $1.50 (upstash/docs redis/overall/pricing.mdx, "Number of Databases").
+    """
+    out = []
+    for provider in priced["provider"].unique().to_list() if priced.height else []:
+        mine = priced.filter(pl.col("provider") == provider)
+        plans = set(mine["plan"].drop_nulls().to_list()) | {"*"}
+        for entry in _period_entries(book, provider, "count", plans, month.first_day):
+            n = mine.filter(pl.col("plan").str.contains("^" + entry.plan.replace("*", ".*") + "$"))
+            count = n["resource_id"].drop_nulls().n_unique()
+            extra = max(Decimal(count) - entry.included, Decimal(0))
+            if extra > 0:
+                line = _line(entry, month, None, entry.price * extra, f"{count} resources")
+                line.update(
+                    qty=Decimal(count),
+                    billable=extra,
+                    allowance_used=Decimal(count) - extra,
+                    pricing_qty=extra,
+                    unit_price=entry.price,
+                    list_unit_price=entry.price,
+                )
+                out.append(line)
     return _frame(out)
 
 

@@ -15,7 +15,7 @@ import polars as pl
 
 from contribux_costs.periods import Month
 from contribux_costs.pricing.book import PriceBook
-from contribux_costs.pricing.extras import fixed_fee_lines, minimum_lines
+from contribux_costs.pricing.extras import count_lines, fixed_fee_lines, minimum_lines
 from contribux_costs.pricing.findings import DataQualityFinding, unpriced_findings
 from contribux_costs.store import Store
 from contribux_costs.store.grain import MONTH_USAGE
@@ -67,7 +67,11 @@ def price_usage(
     findings = unpriced_findings(
         lines.filter(pl.col("entry_id").is_null()), unmetered, month, book.ignore
     )
-    extra = [minimum_lines(priced, book, month), fixed_fee_lines(priced, book, month)]
+    extra = [
+        minimum_lines(priced, book, month),
+        fixed_fee_lines(priced, book, month),
+        count_lines(priced, book, month),
+    ]
     return pl.concat([priced, *[e for e in extra if e.height]], how="diagonal_relaxed"), findings
 
 
@@ -89,10 +93,15 @@ def _meters_frame(book: PriceBook) -> pl.DataFrame:
 
 
 def _plans_frame(book: PriceBook) -> pl.DataFrame:
-    rows = [
-        {"provider": p, "field": rule.field, "raw": raw, "plan": plan}
+    # Plan names match case-insensitively ("Pay As You Go" = "Pay as You Go"): one row per name.
+    unique = {
+        (p, rule.field, raw.lower()): plan
         for p, rule in book.plans.items()
         for raw, plan in [*rule.aliases.items(), ("", "")]
+    }
+    rows = [
+        {"provider": p, "field": field, "raw": raw, "plan": plan}
+        for (p, field, raw), plan in unique.items()
     ]
     return pl.DataFrame(
         rows,
@@ -115,6 +124,25 @@ def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame
 
 _PRICED_SQL = _in_month_usage("""
 WITH plan_fields AS (SELECT DISTINCT provider, field FROM _pb_plans),
+-- A per-bucket allowance (Neon branches: (branches per project - 1) x hours in the bucket,
+-- usage-calculations.md) is taken from each stored bucket, hour or day, BEFORE buckets are summed
+-- to the day: free = least(value, allowance per hour x bucket hours), per resource and bucket.
+ub AS (
+    SELECT u.*, coalesce((
+        SELECT max(e.bucket_per_hour) FROM _pb_meters m JOIN _pb_entries e ON e.sku = m.sku
+        WHERE m.provider = u.provider AND m.metric = u.metric
+          AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
+          AND e.kind = 'usage' AND e.bucket_per_hour > 0
+          AND coalesce(a.plan, lower(json_extract_string(u.dimensions, '$.' || pf.field)), '')
+              LIKE e.plan_like
+          AND u.billing_date >= e.effective_from AND u.billing_date < e.effective_to
+    ), 0) * (epoch(u.period_end) - epoch(u.period_start)) / 3600 AS bucket_allowance
+    FROM (__MONTH_USAGE__) u
+    LEFT JOIN plan_fields pf ON pf.provider = u.provider
+    LEFT JOIN _pb_plans a ON a.provider = u.provider
+         AND lower(a.raw) = lower(json_extract_string(u.dimensions, '$.' || pf.field))
+    WHERE u.billing_date >= $first AND u.billing_date < $next
+),
 -- Hourly or minute buckets are summed to the billing day first (a gauge is averaged): prices
 -- are dated by day, and a FOCUS row per day and resource is what invoices show.
 d AS (
@@ -124,12 +152,12 @@ d AS (
                 WHEN m.sku_from_service THEN u.provider || '/' || u.service
                 ELSE m.sku END AS meter_sku,
            min(u.period_start) AS period_start, max(u.period_end) AS period_end,
-           sum(u.value) AS total, avg(u.value) AS mean
-    FROM (__MONTH_USAGE__) u
+           sum(u.value) AS total, avg(u.value) AS mean,
+           sum(least(u.value, u.bucket_allowance))::DECIMAL(38, 12) AS bucket_free
+    FROM ub u
     JOIN _pb_providers p ON p.provider = u.provider
     JOIN _pb_meters m ON m.provider = u.provider AND m.metric = u.metric
          AND (m.service IS NULL OR m.service = '*' OR m.service = u.service)
-    WHERE u.billing_date >= $first AND u.billing_date < $next
     GROUP BY ALL
 ),
 u AS (
@@ -150,7 +178,7 @@ u AS (
 up AS (
     SELECT u.*, CASE WHEN u.raw_plan IS NULL THEN '' ELSE coalesce(a.plan, lower(u.raw_plan)) END
                 AS plan
-    FROM u LEFT JOIN _pb_plans a ON a.provider = u.provider AND a.raw = u.raw_plan
+    FROM u LEFT JOIN _pb_plans a ON a.provider = u.provider AND lower(a.raw) = lower(u.raw_plan)
 ),
 cand AS (
     SELECT up.rid, e.*
@@ -170,21 +198,27 @@ lst AS (
 ),
 j AS (
     SELECT up.*, eff.entry_id, eff.pricing_unit, eff.inv_per, eff.price, eff.rate,
-           eff.included, eff.included_scope, lst.list_entry_id, lst.list_price, lst.list_rate,
+           eff.included, eff.included_scope, eff.bucket_per_hour,
+           -- An allowance of an any-plan entry is shared across plans (Neon's 100 GB of public
+           -- transfer is one org-wide allowance for Launch and Scale projects alike).
+           CASE WHEN eff.plan = '*' THEN '' ELSE up.plan END AS allowance_plan,
+           lst.list_entry_id, lst.list_price, lst.list_rate,
            CASE WHEN eff.included_scope = 'resource' THEN coalesce(up.resource_id, '') ELSE '' END
                AS scope_key
     FROM up LEFT JOIN eff USING (rid) LEFT JOIN lst USING (rid)
 ),
 a AS (
     SELECT j.*,
-           sum(qty) OVER (PARTITION BY provider, sku, plan, scope_key
+           sum(qty) OVER (PARTITION BY provider, sku, allowance_plan, scope_key
                           ORDER BY period_start, resource_id, rid ROWS UNBOUNDED PRECEDING) AS cum
     FROM j
 ),
 b AS (
     SELECT a.*,
            CASE WHEN entry_id IS NULL THEN qty
-                ELSE greatest(0::DECIMAL(38, 12), least(qty, cum - included)) END AS billable,
+                ELSE greatest(0::DECIMAL(38, 12),
+                              least(qty - CASE WHEN bucket_per_hour > 0 THEN bucket_free
+                                               ELSE 0 END, cum - included)) END AS billable,
            CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END AS mult
     FROM a
 ),

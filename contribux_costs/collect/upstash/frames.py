@@ -104,6 +104,34 @@ def _base(s: Snapshot) -> dict[str, Any]:
     }
 
 
+# Per-database limits the Developer API reports (GET /v2/redis/database/{id} documents them).
+LIMITS = (
+    "db_disk_threshold",
+    "db_memory_threshold",
+    "db_daily_bandwidth_limit",
+    "db_max_commands_per_second",
+    "db_request_limit",
+    "db_max_request_size",
+    "db_max_entry_size",
+    "db_max_clients",
+)
+
+
+def _limit(record: dict[str, Any], key: str) -> float | int | None:
+    """A limit as a number; absent → None; anything else fails naming the database and field."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise SchemaError(
+            PROVIDER, "redis/databases", f"{record.get('database_id')}: {key} {value!r} is not a "
+            "non-negative number"
+        )  # fmt: skip
+    if key == "db_request_limit":
+        return float(value)
+    return int(value) if value < 2**63 else None
+
+
 def databases_frame(snaps: list[Snapshot]) -> pl.DataFrame:
     rows = []
     for s in snaps:
@@ -122,9 +150,11 @@ def databases_frame(snaps: list[Snapshot]) -> pl.DataFrame:
                 if isinstance(created, int | float)
                 else None,
                 "metadata": json.dumps(r),
+                **{k: _limit(r, k) for k in LIMITS},
             }
         )
     schema: dict[str, pl.DataType] = {"fetched_at": TS, "creation_time": TS, "tls": pl.Boolean()}
+    schema.update({k: pl.Float64() if k == "db_request_limit" else pl.Int64() for k in LIMITS})
     return pl.DataFrame(rows, schema_overrides=schema) if rows else pl.DataFrame()
 
 
