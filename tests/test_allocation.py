@@ -185,14 +185,17 @@ def test_demo_team_plan_fee_is_split_across_vercel_usage(
     assert seat_rows["c"].to_list() == [Decimal("60")]
 
 
-def test_demo_preview_cost_per_provider_when_no_pull_request_is_named(
+def test_demo_preview_cost_per_pull_request_and_per_provider(
     demo: tuple[Store, AnalysisResult],
 ) -> None:
     _, result = demo
     alloc = result.allocation
     assert alloc is not None
-    assert alloc.preview_by_pull_request == []  # the demo's Neon API names no branch
-    assert set(alloc.preview_by_provider) == {"vercel", "neon"}
+    # The demo's Upstash has a database per pull request (contribux-preview-pr-101): named, so
+    # costed per PR; Neon's and Vercel's preview rows name no PR, so they count per provider.
+    [pr] = alloc.preview_by_pull_request
+    assert (pr.pull_request, pr.provider) == ("101", "upstash") and pr.cost_usd > 0
+    assert set(alloc.preview_by_provider) == {"vercel", "neon", "upstash"}
     assert sum(alloc.preview_by_provider.values()) == alloc.by_environment["preview"]
 
 

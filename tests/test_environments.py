@@ -3,13 +3,13 @@ rules that only make sense off production (scale-to-zero, downgrades on dev keys
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from contribux_costs.analysis import database
+from contribux_costs.analysis import database, neon_compute
 from contribux_costs.analysis.environments import ENVIRONMENTS, environment_of
 from contribux_costs.analysis.rulebase import Config, RuleContext
 from contribux_costs.errors import ConfigError
@@ -34,13 +34,23 @@ def _always_on(pid: str, name: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _never_suspends(pid: str, cid: str) -> dict[str, Any]:
+    """The compute's own setting (Neon: suspend_timeout_seconds = -1 never suspends)."""
+    return {"provider": "neon", "endpoint": "projects/settings",
+            "fetched_at": datetime(2025, 1, 20, tzinfo=UTC), "project_id": pid, "compute_id": cid,
+            "branch_id": f"br-{pid}", "compute_type": "read_write",
+            "autoscaling_limit_min_cu": 0.25, "autoscaling_limit_max_cu": 0.25,
+            "suspend_timeout_seconds": -1, "metadata": "{}"}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("name", "advised"), [("contribux-prod", False), ("contribux-staging", True)]
 )
 def test_scale_to_zero_never_advises_production(name: str, advised: bool) -> None:
     store = new_store()
-    insert(store, "usage", _always_on("ep-1", name))
-    found = database.scale_to_zero(_ctx(store))
+    insert(store, "usage", _always_on("proj-1", name))
+    insert(store, "neon_computes", [_never_suspends("proj-1", "ep-1")])
+    found = neon_compute.scale_to_zero(_ctx(store))
     assert [c.subject for c in found] == (["ep-1"] if advised else [])
 
 
