@@ -46,6 +46,21 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
     "SkuMeter": pl.String(),
     "SkuPriceId": pl.String(),
     "Tags": pl.String(),
+    # FOCUS 1.3 columns added by migration 070 (issue 15); see spec_1_3.toml for their rules.
+    **{c: pl.String() for c in ("ProviderName", "PublisherName", "InvoiceId")},
+    **{c: pl.String() for c in ("SubAccountId", "SubAccountName", "SubAccountType")},
+    **{
+        c: pl.String()
+        for c in (
+            "CommitmentDiscountCategory",
+            "CommitmentDiscountId",
+            "CommitmentDiscountName",
+            "CommitmentDiscountStatus",
+            "CommitmentDiscountType",
+        )
+    },
+    "CommitmentDiscountQuantity": MONEY,
+    "CommitmentDiscountUnit": pl.String(),
     "x_provider": pl.String(),
     "x_cost_source": pl.String(),
     "x_price_entry": pl.String(),
@@ -55,6 +70,13 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
     "x_billing_date": pl.Date(),
     "x_demo": pl.Boolean(),
 }
+
+
+def export_columns(columns: list[str] | None = None) -> list[str]:
+    """FOCUS columns first (table order), then the ``x_`` extensions (FOCUS: custom columns)."""
+    names = list(columns if columns is not None else FOCUS_COLUMNS)
+    return [c for c in names if not c.startswith("x_")] + [c for c in names if c.startswith("x_")]
+
 
 # Columns FOCUS requires to be present and non-null in every row of this dataset.
 MANDATORY_NON_NULL = (
@@ -72,6 +94,8 @@ MANDATORY_NON_NULL = (
     "ServiceCategory",
     "ServiceName",
     "ServiceProviderName",
+    "ProviderName",
+    "PublisherName",
     "InvoiceIssuerName",
     "x_cost_source",
     "x_price_entry",
