@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--partitioned",
         action="store_true",
-        help="focus: --output is a folder; one Parquet file per month (billing_month=YYYY-MM/)",
+        help="focus: --output is a folder; one Parquet file per month (x_billing_month=YYYY-MM/)",
     )
     e.add_argument(
         "--output",

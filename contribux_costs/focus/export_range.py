@@ -2,7 +2,7 @@
 
     export_focus_range(store, Month.parse("2026-09"), Month.parse("2026-11"), "focus.parquet")
     export_focus_range(store, first, last, "focus/", partitioned=True)
-    # -> focus/billing_month=2026-09/data.parquet, ... (read back with hive_partitioning)
+    # -> focus/x_billing_month=2026-09/data.parquet, ... (read back with hive_partitioning)
 
 Each month is rebuilt first (as ``export_focus`` does) so the file matches the reports.
 """
@@ -20,7 +20,8 @@ from contribux_costs.periods import Month
 from contribux_costs.pricing import PriceBook
 from contribux_costs.store import Store
 
-PARTITION_KEY = "billing_month"
+# x_ so a reader that turns the folder names into a column still sees a conforming dataset.
+PARTITION_KEY = "x_billing_month"
 MAX_MONTHS = 120  # ten years: a typo in --from should fail, not rebuild a century
 
 
@@ -45,7 +46,7 @@ def export_focus_range(
     partitioned: bool = False,
 ) -> list[ExportResult]:
     """Write months ``first``..``last``: one file at ``path``, or one Parquet file per month
-    under the directory ``path`` (``billing_month=YYYY-MM/data.parquet``). One result per file."""
+    under the directory ``path`` (``x_billing_month=YYYY-MM/data.parquet``). One result per file."""
     months = months_between(first, last)
     target = Path(path)
     if not partitioned and FORMATS.get(target.suffix.lower()) is None:
