@@ -1,4 +1,4 @@
-"""Exports beyond one month: FOCUS for a range (one file or partitioned Parquet), results as CSV/JSON."""
+"""Exports beyond one month: FOCUS for a range (one file or per-month Parquet); results files."""
 
 from __future__ import annotations
 
