@@ -167,12 +167,22 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Store:
 def test_demo_flags_the_planted_variance(demo: Store) -> None:
     rec = reconcile(demo, JAN)
     flagged = {(r.provider, r.key): r for r in rec.flagged}
-    planted = flagged[("openai", "web search tool calls")]
-    # $3.50 a day, 31 days = $108.50 billed that no usage explains.
+    # The web-search line is explained by collected web_search_calls usage (issue 15): 350
+    # calls a day x 31 days at $10 per 1K calls = $108.50, computed = billed.
+    assert ("openai", "web search tool calls") not in flagged
+    planted = flagged[("openai", "assistants api | file search")]
+    # The new planted variance: $1.25 a day, 31 days = $38.75 billed that no usage explains.
     assert planted.kind == "unexplained_billed"
-    assert planted.billed_usd == Decimal("108.50")
+    assert planted.billed_usd == Decimal("38.75")
     families = [r for r in rec.rows if r.provider == "openai" and r.kind == "matched"]
-    assert {r.key for r in families} == {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"}
+    assert {r.key for r in families} == {
+        "gpt-4o",
+        "gpt-4o-mini",
+        "text-embedding-3-small",
+        "web-search",
+    }
+    web = next(r for r in families if r.key == "web-search")
+    assert web.computed_usd == web.billed_usd == Decimal("108.50")
     assert not any(r.flagged for r in families)  # list prices explain every model line
     # Vercel (list price with allowances) and Upstash (vs its own estimate) reconcile.
     others = [r for r in rec.rows if r.provider in ("vercel", "upstash")]

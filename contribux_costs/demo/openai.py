@@ -49,9 +49,14 @@ DEMO_PRICES = {
     "gpt-4o-mini-2024-07-18": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
     "text-embedding-3-small": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
 }
-# The planted variance: billed daily, explained by no usage endpoint we collect.
-UNEXPLAINED_LINE_ITEM = "web search tool calls"
-UNEXPLAINED_DAILY = Decimal("3.50")
+# Web search: 350 calls a day, served by /organization/usage/web_search_calls and billed at
+# $10 per 1K calls, so reconciliation explains the line. The planted variance: a file-search
+# line billed daily with no file-search usage behind it.
+WEB_SEARCH_LINE_ITEM = "web search tool calls"
+WEB_SEARCH_DAILY_CALLS = 350
+WEB_SEARCH_PRICE_PER_CALL = Decimal("0.01")
+UNEXPLAINED_LINE_ITEM = "assistants api | file search"
+UNEXPLAINED_DAILY = Decimal("1.25")
 MAX_LIMIT = {"1d": 31, "1h": 168, "1m": 1440}
 DEFAULT_LIMIT = {"1d": 7, "1h": 24, "1m": 60}
 WIDTH_S = {"1d": 86400, "1h": 3600, "1m": 60}
@@ -120,6 +125,8 @@ def handle(request: httpx.Request, ctx: DemoContext) -> httpx.Response:
     for kind in ("completions", "embeddings"):
         if path.endswith(f"/organization/usage/{kind}"):
             return _page(request, ctx, kind=kind)
+    if path.endswith("/organization/usage/web_search_calls"):
+        return _page(request, ctx, kind="web_search_calls")
     if "/organization/usage/" in path:
         return _page(request, ctx, kind="other")
     return httpx.Response(404, json={"error": {"message": f"no route {path}"}})
@@ -215,6 +222,8 @@ def _usage_results(
     if _dt(s) >= now:
         return []
     end = min(_dt(e), now.replace(second=0, microsecond=0))
+    if kind == "web_search_calls":
+        return _web_search_results(s, int(end.timestamp()), group_by)
     groups: dict[tuple[str | None, str | None], list[int]] = {}
     models, projects = set(q.get_list("models")), set(q.get_list("project_ids"))
     for w in WORKLOADS:
@@ -230,6 +239,27 @@ def _usage_results(
         acc = groups.setdefault(key, [0, 0, 0, 0])
         groups[key] = [a + b for a, b in zip(acc, vals, strict=True)]
     return [_result(kind, k, v) for k, v in groups.items() if v[0] > 0]
+
+
+def _web_search_results(s: int, e: int, group_by: list[str]) -> list[dict[str, Any]]:
+    # Calls accrue evenly over the day: a bucket holds its share of the daily count.
+    day = s // 86400 * 86400
+    calls = (
+        WEB_SEARCH_DAILY_CALLS * (e - day) // 86400 - WEB_SEARCH_DAILY_CALLS * (s - day) // 86400
+    )
+    if calls <= 0:
+        return []
+    return [
+        {
+            "object": "organization.usage.web_search_calls.result",
+            "num_requests": calls,
+            "num_model_requests": calls,
+            "project_id": "proj_contribux_prod" if "project_id" in group_by else None,
+            "model": "gpt-4o-2024-08-06" if "model" in group_by else None,
+            "user_id": None,
+            "api_key_id": None,
+        }
+    ]
 
 
 def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict[str, Any]:
@@ -278,6 +308,8 @@ def _cost_results(
             ]
         for item, micro in lines:
             _add(amounts, group_by, item, w.project_id, micro / Decimal(1_000_000))
+    web = WEB_SEARCH_PRICE_PER_CALL * WEB_SEARCH_DAILY_CALLS
+    _add(amounts, group_by, WEB_SEARCH_LINE_ITEM, "proj_contribux_prod", web)
     _add(amounts, group_by, UNEXPLAINED_LINE_ITEM, "proj_contribux_prod", UNEXPLAINED_DAILY)
     return [
         {

@@ -149,8 +149,18 @@ def _openai(store: Store, book: PriceBook, month: Month, threshold: float) -> li
     return out
 
 
+# Costs API tool line items → the tool family their collected usage is priced under (issue 15).
+TOOL_LINE_ITEMS = {
+    "web search tool calls": "web-search",
+    "code interpreter sessions": "code-interpreter",
+}
+
+
 def _item_family(book: PriceBook, item: str | None) -> str | None:
-    """``"gpt-4o-2024-08-06, cached input"`` → ``gpt-4o``; tools, fine-tunes, evals → None."""
+    """``"gpt-4o-2024-08-06, cached input"`` → ``gpt-4o``; ``web search tool calls`` →
+    ``web-search``; fine-tunes, evals, uncollected tools → None (unexplained)."""
+    if item in TOOL_LINE_ITEMS:
+        return TOOL_LINE_ITEMS[item]
     m = _LINE_ITEM.match(item or "")
     return book.family(m.group("model")) if m else None
 
