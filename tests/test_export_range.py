@@ -126,5 +126,5 @@ def test_results_export_round_trips(db: Path, tmp_path: Path) -> None:
     assert json.loads(rows[0]["evidence"]) == data[0]["evidence"]
     export_results(result.model_copy(update={"alerts": []}), "alerts", tmp_path / "a.csv")
     assert (tmp_path / "a.csv").read_text().startswith("month,demo,rule_id,")
-    with pytest.raises(ConfigError, match="use a .csv or .json"):
+    with pytest.raises(ConfigError, match=r"use a \.csv or \.json"):
         export_results(result, "alerts", tmp_path / "a.xlsx")
