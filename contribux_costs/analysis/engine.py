@@ -17,7 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
-from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
+from contribux_costs.analysis import (
+    cache,
+    commitments,
+    costs,
+    database,
+    overview,
+    scaling,
+    upstash_plans,
+)
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
@@ -40,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     *upstash_plans.RULES,
     *scaling.RULES,
     *cache.RULES,
+    commitments.unused_commitment,
 )
 
 

@@ -288,6 +288,17 @@ SELECT c.BilledCost,
             THEN coalesce(json_extract_string(c.Tags, '$.ProjectName'), c.x_project_id) END
            AS SubAccountName,
        CASE WHEN c.x_project_id IS NOT NULL THEN 'Project' END AS SubAccountType,
+       cc.ContractCommitmentId AS CommitmentDiscountId,
+       coalesce(cc.ContractCommitmentDescription,
+                cc.ContractCommitmentType || ' commitment ' || cc.ContractCommitmentId)
+           AS CommitmentDiscountName,
+       cc.ContractCommitmentCategory AS CommitmentDiscountCategory,
+       cc.ContractCommitmentType AS CommitmentDiscountType,
+       -- FOCUS: a (recurring) Purchase carries the quantity eligible in its charge period.
+       CASE WHEN c.ChargeCategory = 'Purchase' THEN coalesce(cc.ContractCommitmentQuantity,
+            cc.ContractCommitmentCost) END AS CommitmentDiscountQuantity,
+       CASE WHEN c.ChargeCategory = 'Purchase' THEN cc.ContractCommitmentUnit END
+           AS CommitmentDiscountUnit,
        c.provider AS x_provider, 'billed' AS x_cost_source,
        c.provider || ':' || c.endpoint || ':'
            || coalesce(c.x_line_item, c.SkuId, c.ServiceName, 'charge') AS x_price_entry,
@@ -296,5 +307,14 @@ FROM charges c
 LEFT JOIN _f_refs r ON r.provider = c.provider
 LEFT JOIN _f_cats k ON k.category = c.ServiceCategory
 LEFT JOIN _f_demo d ON d.provider = c.provider
+-- Vercel's contract commitment whose term holds a Purchase or Credit charge (the plan fee and the
+-- usage credit it includes): the FOCUS commitment-discount columns of those rows.
+LEFT JOIN LATERAL (
+    SELECT * FROM contract_commitments k
+    WHERE k.provider = c.provider AND c.ChargeCategory IN ('Purchase', 'Credit')
+      AND c.ChargePeriodStart >= k.ContractCommitmentPeriodStart
+      AND c.ChargePeriodStart < k.ContractCommitmentPeriodEnd
+    ORDER BY k.ContractCommitmentPeriodStart DESC, k.ContractCommitmentId LIMIT 1
+) cc ON true
 WHERE c.x_billing_date >= $first AND c.x_billing_date < $next
 """
