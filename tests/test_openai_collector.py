@@ -16,7 +16,12 @@ import pytest
 
 from contribux_costs.collect.base import CollectContext, Task
 from contribux_costs.collect.http import HttpClients, RetryPolicy
-from contribux_costs.collect.openai.collector import MAX_LIMIT, OpenAICollector, parse_amount
+from contribux_costs.collect.openai.collector import (
+    MAX_LIMIT,
+    OpenAICollector,
+    costs_frame,
+    parse_amount,
+)
 from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
@@ -472,3 +477,26 @@ def test_a_repull_starting_mid_day_replaces_whole_days_without_duplicates() -> N
     collect_window(Window(D0 + timedelta(days=7, hours=13), D0 + timedelta(days=10)))
     assert per_day() == before
     assert store.scalar("SELECT sum(BilledCost) FROM charges") == charges
+
+
+def _cost_result(**extra: Any) -> dict[str, Any]:
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": "1.50", "currency": "usd"},
+        "line_item": "gpt-4o-2024-08-06, output",
+        "project_id": "proj_a",
+        "_start": 1735689600,
+        "_end": 1735776000,
+        **extra,
+    }
+
+
+def test_costs_keep_quantity_and_api_key_per_line_item() -> None:
+    frame = costs_frame(
+        [_cost_result(api_key_id="key_a", quantity=150000, quantity_unit="tokens"), _cost_result()]
+    )
+    assert frame["ConsumedQuantity"].to_list() == [Decimal("150000"), None]
+    assert frame["ConsumedUnit"].to_list() == ["tokens", None]
+    assert json.loads(frame["Tags"][0]) == {"project_id": "proj_a", "api_key_id": "key_a"}
+    with pytest.raises(SchemaError, match="not a count with a unit"):
+        costs_frame([_cost_result(quantity=5)])

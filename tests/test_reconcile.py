@@ -45,6 +45,45 @@ def _openai_store(billed: str) -> Store:
     return s
 
 
+def _with_quantity(billed_qty: str) -> Store:
+    s = open_store(":memory:")
+    write(
+        s,
+        "usage",
+        [
+            usage(
+                "openai",
+                "output_tokens",
+                "tokens",
+                D1,
+                1_000_000,
+                service="completions",
+                resource_name="gpt-4o-2024-08-06",
+            )
+        ],
+    )
+    line = "gpt-4o-2024-08-06, output"
+    write(s, "charges", [charge("openai", D1, "10", line_item=line, qty=billed_qty, unit="tokens")])
+    return s
+
+
+def test_costs_quantity_per_line_item_is_compared_with_usage() -> None:
+    # Dollars agree ($10 = 1M output tokens at $10/1M), but the Costs API says 1.2M tokens.
+    rows = {(r.kind, r.key): r for r in reconcile(_with_quantity("1200000"), SEP).rows}
+    assert not rows[("matched", "gpt-4o")].flagged
+    q = rows[("quantity", "gpt-4o-2024-08-06, output")]
+    assert (q.billed_quantity, q.usage_quantity, q.quantity_unit) == (
+        Decimal("1200000"),
+        Decimal("1000000"),
+        "tokens",
+    )
+    assert q.flagged and q.variance_pct == pytest.approx(20.0)
+    assert q.computed_usd is None and q.billed_usd == Decimal("10")  # never in the total
+    assert "billed 1,200,000 vs usage 1,000,000 tokens" in q.detail
+    same = {(r.kind, r.key): r for r in reconcile(_with_quantity("1000000"), SEP).rows}
+    assert not same[("quantity", "gpt-4o-2024-08-06, output")].flagged
+
+
 def test_threshold_is_configurable() -> None:
     # Billed $10.15 vs computed $10.00: +$0.15 = +1.5%: flagged at 1%, not at the default 2%.
     s = _openai_store("10.15")
@@ -183,6 +222,11 @@ def test_demo_flags_the_planted_variance(demo: Store) -> None:
     }
     web = next(r for r in families if r.key == "web-search")
     assert web.computed_usd == web.billed_usd == Decimal("108.50")
+    # The Costs API's quantity per line item agrees with the collected usage volumes.
+    quantities = {r.key: r for r in rec.rows if r.kind == "quantity"}
+    assert quantities["web search tool calls"].billed_quantity == Decimal(350 * 31)
+    assert quantities["web search tool calls"].usage_quantity == Decimal(350 * 31)
+    assert not any(r.flagged for r in quantities.values())
     assert not any(r.flagged for r in families)  # list prices explain every model line
     # Vercel (list price with allowances) and Upstash (vs its own estimate) reconcile.
     others = [r for r in rec.rows if r.provider in ("vercel", "upstash")]

@@ -296,38 +296,60 @@ def _cost_results(
     # the gap), even when the request's end_time cuts the bucket at "now".
     if _dt((s // 86400 + 1) * 86400) > now:
         return []
-    amounts: dict[tuple[str | None, str | None], Decimal] = {}
+    acc: dict[_CostKey, list[Decimal]] = {}
     for w in WORKLOADS:
         _req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
         p_in, p_cached, p_out = DEMO_PRICES[w.model]
-        lines = [(f"{w.model}, input", Decimal(inp - cached) * p_in)]
+        lines = [(f"{w.model}, input", inp - cached, p_in)]
         if w.endpoint == "completions":
             lines += [
-                (f"{w.model}, cached input", Decimal(cached) * p_cached),
-                (f"{w.model}, output", Decimal(out) * p_out),
+                (f"{w.model}, cached input", cached, p_cached),
+                (f"{w.model}, output", out, p_out),
             ]
-        for item, micro in lines:
-            _add(amounts, group_by, item, w.project_id, micro / Decimal(1_000_000))
+        for item, tokens, price in lines:
+            cost = Decimal(tokens) * price / Decimal(1_000_000)
+            _add(acc, group_by, (item, w.project_id, "tokens"), cost, tokens)
     web = WEB_SEARCH_PRICE_PER_CALL * WEB_SEARCH_DAILY_CALLS
-    _add(amounts, group_by, WEB_SEARCH_LINE_ITEM, "proj_contribux_prod", web)
-    _add(amounts, group_by, UNEXPLAINED_LINE_ITEM, "proj_contribux_prod", UNEXPLAINED_DAILY)
-    return [
-        {
-            "object": "organization.costs.result",
-            "amount": {"value": f"{v:.20f}", "currency": "usd"},
-            "line_item": k[0],
-            "project_id": k[1],
-        }
-        for k, v in amounts.items()
-    ]
+    prod = "proj_contribux_prod"
+    _add(acc, group_by, (WEB_SEARCH_LINE_ITEM, prod, "calls"), web, WEB_SEARCH_DAILY_CALLS)
+    _add(acc, group_by, (UNEXPLAINED_LINE_ITEM, prod, "calls"), UNEXPLAINED_DAILY, 500)
+    return [_cost_result(k, v) for k, v in acc.items()]
+
+
+# (line item, project, api key, quantity unit): None where the request did not group by it.
+_CostKey = tuple[str | None, str | None, str | None, str | None]
+# Each demo project calls the API with its own key (attribution by API key).
+API_KEYS = {"proj_contribux_prod": "key_contribux_app", "proj_contribux_dev": "key_contribux_dev"}
+
+
+def _cost_result(k: _CostKey, v: list[Decimal]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "object": "organization.costs.result",
+        "amount": {"value": f"{v[0]:.20f}", "currency": "usd"},
+        "line_item": k[0],
+        "project_id": k[1],
+        "api_key_id": k[2],
+    }
+    if k[3] is not None:  # a quantity is only meaningful per line item
+        out |= {"quantity": int(v[1]), "quantity_unit": k[3]}
+    return out
 
 
 def _add(
-    acc: dict[tuple[str | None, str | None], Decimal],
+    acc: dict[_CostKey, list[Decimal]],
     group_by: list[str],
-    item: str,
-    project: str,
+    line: tuple[str, str, str],
     value: Decimal,
+    quantity: int,
 ) -> None:
-    key = (item if "line_item" in group_by else None, project if "project_id" in group_by else None)
-    acc[key] = acc.get(key, Decimal(0)) + value
+    item, project, unit = line
+    by_item = "line_item" in group_by
+    key = (
+        item if by_item else None,
+        project if "project_id" in group_by else None,
+        API_KEYS[project] if "api_key_id" in group_by else None,
+        unit if by_item else None,
+    )
+    sums = acc.setdefault(key, [Decimal(0), Decimal(0)])
+    sums[0] += value
+    sums[1] += quantity

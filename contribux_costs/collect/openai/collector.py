@@ -387,6 +387,8 @@ def costs_frame(results: list[dict[str, Any]]) -> pl.DataFrame:
 
 _COST_SCHEMA = {
     "BilledCost": pl.Decimal(38, 12),
+    "ConsumedQuantity": pl.Decimal(38, 12),
+    "ConsumedUnit": pl.String(),
     "EffectiveCost": pl.Decimal(38, 12),
     "ChargePeriodStart": pl.Datetime("us", "UTC"),
     "ChargePeriodEnd": pl.Datetime("us", "UTC"),
@@ -416,6 +418,7 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
         "ServiceCategory": "AI and Machine Learning",
         "ServiceProviderName": "OpenAI",
         "SkuId": line_item,
+        **_quantity(r),
         "ResourceId": project,
         "Tags": _cost_tags(r),
         "x_billing_date": start.date(),
@@ -424,9 +427,20 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _quantity(r: dict[str, Any]) -> dict[str, Any]:
+    """The line item's billed quantity and unit, where the Costs API reports them (else null)."""
+    qty, unit = r.get("quantity"), r.get("quantity_unit")
+    if qty is None:
+        return {"ConsumedQuantity": None, "ConsumedUnit": None}
+    value = parse_amount(qty)
+    if value < 0 or not isinstance(unit, str) or not unit.strip():
+        raise SchemaError(PROVIDER, COSTS, f"quantity {qty!r} {unit!r} is not a count with a unit")
+    return {"ConsumedQuantity": value, "ConsumedUnit": unit}
+
+
 def _cost_tags(r: dict[str, Any]) -> str | None:
-    """project_id, api_key_id and the line item's quantity/unit where the Costs API gives them."""
-    keys = ("project_id", "api_key_id", "quantity", "quantity_unit")
+    """project_id and api_key_id (attribution by key) where the Costs API gives them."""
+    keys = ("project_id", "api_key_id")
     tags = {k: r[k] for k in keys if r.get(k) is not None}
     return json.dumps(tags) if tags else None
 
