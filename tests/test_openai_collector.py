@@ -82,7 +82,7 @@ def good_routes() -> dict[str, list[dict[str, Any]]]:
         EMBEDDINGS: [load("usage_embeddings")],
         COSTS: [load("costs_page1"), load("costs_page2")],
         **{path: [dict(EMPTY_PAGE)] for path in TOOLS.values()},
-        TOOLS["web_search_calls"]: [load("usage_web_search_calls")],
+        TOOLS["web_search_calls"]: [load("tool_web_search_calls")],
     }
 
 
@@ -284,7 +284,7 @@ def test_web_search_calls_become_usage_priced_per_call(sleeps: list[float]) -> N
 
 
 def test_a_tool_result_without_its_volume_field_fails_the_window(sleeps: list[float]) -> None:
-    page = load("usage_web_search_calls")
+    page = load("tool_web_search_calls")
     del page["data"][0]["results"][0]["num_requests"]
     with pytest.raises(SchemaError, match="no 'num_requests'"):
         fetch(FakeOpenAI({TOOLS["web_search_calls"]: [page]}), "usage/web_search_calls", sleeps)
