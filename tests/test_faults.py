@@ -28,6 +28,7 @@ import pytest
 
 from contribux_costs.collect import http
 from contribux_costs.collect.http import RateLimiter, RetryPolicy
+from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.runner import CollectReport
 from contribux_costs.periods import Month, Window
 from contribux_costs.pipeline import collect
@@ -47,9 +48,9 @@ MAIN = {
     "neon": ("/consumption_history/", "consumption_history/v2/projects"),
     "upstash": ("/redis/stats/", "redis/stats"),
 }
-# Slices per run of the window: OpenAI usage x2 + costs, Vercel charges, Neon consumption,
-# Upstash snapshot + derived usage.
-TASKS = {"openai": 3, "vercel": 1, "neon": 1, "upstash": 2}
+# Slices per run of the window: OpenAI usage x2 + the tool usage endpoints + costs, Vercel
+# charges + contract commitments, Neon consumption, Upstash snapshot + derived usage.
+TASKS = {"openai": 3 + len(TOOL_METRICS), "vercel": 2, "neon": 1, "upstash": 2}
 # What the final error says for a fault that never goes away.
 SAYS = {
     "429": f"(HTTP 429): still failing after {TRIES} tries",
