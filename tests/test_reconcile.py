@@ -78,8 +78,8 @@ def test_costs_quantity_per_line_item_is_compared_with_usage() -> None:
         "tokens",
     )
     assert q.flagged and q.variance_pct == pytest.approx(20.0)
-    assert q.computed_usd is None and q.billed_usd == Decimal("10")  # never in the total
-    assert "billed 1,200,000 vs usage 1,000,000 tokens" in q.detail
+    assert q.computed_usd is None and q.billed_usd == 0  # volumes: never in a money total
+    assert "($10.00): billed 1,200,000 vs usage 1,000,000 tokens" in q.detail
     same = {(r.kind, r.key): r for r in reconcile(_with_quantity("1000000"), SEP).rows}
     assert not same[("quantity", "gpt-4o-2024-08-06, output")].flagged
 

@@ -182,7 +182,9 @@ def _quantities(
                 key=q.item,
                 kind="quantity",
                 computed_usd=None,
-                billed_usd=q.billed_usd,
+                # Volumes, not money: the line item's dollars are in its money row, so every
+                # money column still sums to the provider's total.
+                billed_usd=Decimal(0),
                 variance_usd=None,
                 variance_pct=pct,
                 flagged=flagged,

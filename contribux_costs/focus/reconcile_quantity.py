@@ -45,7 +45,7 @@ class QuantityCheck:
 
     def verdict(self, threshold: float) -> tuple[float | None, bool, str]:
         """(variance %, flagged, detail) at ``threshold`` percent."""
-        where = f"line item {self.item!r}"
+        where = f"line item {self.item!r} (${self.billed_usd:,.2f})"
         billed = _num(self.billed)
         if self.usage is None:
             # The money comparison already flags a line item no usage explains.
