@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from contribux_costs.config import Settings, demo_settings, load_settings
-from contribux_costs.errors import CostsError
+from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.periods import Month, Window, utc_midnight
 from contribux_costs.redact import redact
 
@@ -127,9 +127,39 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.focus import export_focus
     from contribux_costs.store import open_store
 
+    if args.what != "focus":
+        return _export_results(args, settings)
+    if args.from_month or args.to_month or args.partitioned:
+        return _export_range(args, settings)
     with open_store(_db(args, settings)) as store:
         done = export_focus(store, _month(args), Path(args.output))
     print(f"wrote {done.rows} FOCUS rows (BilledCost ${done.billed_cost:,.2f}) to {done.path}")
+    return 0
+
+
+def _export_range(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.focus.export_range import export_focus_range
+    from contribux_costs.store import open_store
+
+    if args.month:
+        raise ConfigError("export focus: give --month, or --from/--to, not both")
+    first = Month.parse(args.from_month or args.to_month)
+    last = Month.parse(args.to_month or args.from_month)
+    with open_store(_db(args, settings)) as store:
+        done = export_focus_range(store, first, last, args.output, partitioned=args.partitioned)
+    for part in done:
+        print(f"wrote {part.rows} FOCUS rows (BilledCost ${part.billed_cost:,.2f}) to {part.path}")
+    return 0
+
+
+def _export_results(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.analysis.engine import CostOptimizer
+    from contribux_costs.report.exports import export_results
+
+    with CostOptimizer(_db(args, settings)) as engine:
+        result = engine.analyze_usage(_month(args))
+    count = export_results(result, args.what, Path(args.output))
+    print(f"wrote {count} {args.what} for {result.month} to {args.output}")
     return 0
 
 
@@ -242,10 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     al.set_defaults(func=cmd_alerts)
 
-    e = sub.add_parser("export", help="export FOCUS 1.3 rows")
-    e.add_argument("what", choices=("focus",), help="what to export")
+    e = sub.add_parser("export", help="export FOCUS 1.3 rows, recommendations, anomalies, alerts")
+    e.add_argument(
+        "what", choices=("focus", "recommendations", "anomalies", "alerts"), help="what to export"
+    )
     e.add_argument("--month", help="YYYY-MM (default: the previous full month)")
-    e.add_argument("--output", required=True, help="file name ending in .parquet or .csv")
+    e.add_argument("--from", dest="from_month", help="focus: first month YYYY-MM of a range")
+    e.add_argument("--to", dest="to_month", help="focus: last month YYYY-MM of a range")
+    e.add_argument(
+        "--partitioned",
+        action="store_true",
+        help="focus: --output is a folder; one Parquet file per month (x_billing_month=YYYY-MM/)",
+    )
+    e.add_argument(
+        "--output",
+        required=True,
+        help="file name: .parquet/.csv for focus, .csv/.json for the others",
+    )
     e.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     e.set_defaults(func=cmd_export)
 

@@ -30,3 +30,26 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if upper in _CLEARED or upper.endswith("_API_URL"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def focus_exports_conform(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every FOCUS file any test writes is checked against the vendored FOCUS 1.3 rules."""
+    from contribux_costs.focus import export
+    from contribux_costs.focus.conformance import check_export
+
+    real = export.write
+
+    def checked(store: object, query: str, tmp: Path, fmt: str) -> None:
+        real(store, query, tmp, fmt)  # type: ignore[arg-type]
+        # The temp name ends in .tmp: check it under its real suffix's reader.
+        suffix = Path(tmp.name.removesuffix(".tmp")).suffix
+        probe = tmp.with_name(f"probe{suffix}")
+        probe.hardlink_to(tmp)
+        try:
+            problems = check_export(probe)
+        finally:
+            probe.unlink()
+        assert not problems, "FOCUS 1.3 conformance: " + "; ".join(map(str, problems))
+
+    monkeypatch.setattr(export, "write", checked)

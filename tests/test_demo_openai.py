@@ -20,6 +20,8 @@ from contribux_costs.demo.openai import (
     DEMO_PRICES,
     UNEXPLAINED_DAILY,
     UNEXPLAINED_LINE_ITEM,
+    WEB_SEARCH_DAILY_CALLS,
+    WEB_SEARCH_LINE_ITEM,
 )
 from contribux_costs.demo.transport import DemoClock, demo_transport
 from contribux_costs.periods import Month
@@ -144,7 +146,26 @@ def test_costs_equal_usage_times_prices_except_the_planted_line_item() -> None:
             expected[(project, f"{model}, output")] = out * p_out / 1_000_000
     planted = billed.pop(("proj_contribux_prod", UNEXPLAINED_LINE_ITEM))
     assert planted == UNEXPLAINED_DAILY
+    # Web search is billed from the calls the web_search_calls endpoint reports ($10 per 1K).
+    web = get("organization/usage/web_search_calls", day, 1, group_by=["model", "project_id"])
+    [calls] = [r["num_requests"] for r in web["data"][0]["results"]]
+    assert calls == WEB_SEARCH_DAILY_CALLS
+    assert billed.pop(("proj_contribux_prod", WEB_SEARCH_LINE_ITEM)) == calls * Decimal("0.01")
     assert billed == expected
+
+
+def test_web_search_calls_accrue_by_bucket() -> None:
+    day = datetime(2025, 1, 20, tzinfo=UTC)
+    hourly = get(
+        "organization/usage/web_search_calls",
+        day,
+        1,
+        bucket_width="1h",
+        limit=24,
+        group_by=["model"],
+    )
+    per_hour = [sum(r["num_requests"] for r in b["results"]) for b in hourly["data"]]
+    assert len(per_hour) == 24 and sum(per_hour) == WEB_SEARCH_DAILY_CALLS
 
 
 def test_a_day_is_billed_only_after_it_ends_while_usage_is_partial() -> None:

@@ -28,6 +28,7 @@ import pytest
 
 from contribux_costs.collect import http
 from contribux_costs.collect.http import RateLimiter, RetryPolicy
+from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.runner import CollectReport
 from contribux_costs.demo.upstash import DATABASES as DEMO_DATABASES
 from contribux_costs.periods import Month, Window
@@ -48,10 +49,10 @@ MAIN = {
     "neon": ("/consumption_history/", "consumption_history/v2/projects"),
     "upstash": ("/redis/stats/", "redis/stats"),
 }
-# Slices per run of the window: OpenAI usage x2 + costs, Vercel charges, Neon consumption,
+# Slices per run of the window: OpenAI usage x2 + the tool usage endpoints + costs, Vercel
+# charges + contract commitments, Neon consumption + one branches/compute-settings snapshot,
 # Upstash snapshot + derived usage.
-# Neon: consumption, then one branches/compute-settings snapshot per run.
-TASKS = {"openai": 3, "vercel": 1, "neon": 2, "upstash": 2}
+TASKS = {"openai": 3 + len(TOOL_METRICS), "vercel": 2, "neon": 2, "upstash": 2}
 # What the final error says for a fault that never goes away.
 SAYS = {
     "429": f"(HTTP 429): still failing after {TRIES} tries",

@@ -16,7 +16,13 @@ import pytest
 
 from contribux_costs.collect.base import CollectContext, Task
 from contribux_costs.collect.http import HttpClients, RetryPolicy
-from contribux_costs.collect.openai.collector import MAX_LIMIT, OpenAICollector, parse_amount
+from contribux_costs.collect.openai.collector import (
+    MAX_LIMIT,
+    OpenAICollector,
+    costs_frame,
+    parse_amount,
+)
+from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.demo.model import DemoModel
@@ -65,11 +71,18 @@ class FakeOpenAI:
         return httpx.Response(200, json=pages[index])
 
 
+EMPTY_PAGE = {"object": "page", "data": [], "has_more": False, "next_page": None}
+TOOLS = {k: f"/v1/organization/usage/{k}" for k in TOOL_METRICS}
+ENDPOINTS = ["usage/completions", "usage/embeddings", *(f"usage/{k}" for k in TOOL_METRICS)]
+
+
 def good_routes() -> dict[str, list[dict[str, Any]]]:
     return {
         COMPLETIONS: [load(f"usage_completions_page{i}") for i in (1, 2, 3)],
         EMBEDDINGS: [load("usage_embeddings")],
         COSTS: [load("costs_page1"), load("costs_page2")],
+        **{path: [dict(EMPTY_PAGE)] for path in TOOLS.values()},
+        TOOLS["web_search_calls"]: [load("tool_web_search_calls")],
     }
 
 
@@ -188,7 +201,7 @@ def test_costs_amounts_are_exact_decimals_in_duckdb(sleeps: list[float]) -> None
     q = fake.requests[0].url.params
     assert fake.requests[0].url.path == COSTS
     assert q["bucket_width"] == "1d" and q["limit"] == "180"
-    assert q.get_list("group_by") == ["line_item", "project_id"]
+    assert q.get_list("group_by") == ["line_item", "project_id", "api_key_id"]
     assert fake.requests[1].url.params["page"] == "page_AAAAAGdjb3N0cw"
 
     store = open_store()
@@ -253,11 +266,35 @@ def test_out_of_range_limits_are_refused_before_any_request(kwargs: dict[str, An
         OpenAICollector(**kwargs)
 
 
+def test_web_search_calls_become_usage_priced_per_call(sleeps: list[float]) -> None:
+    fake = FakeOpenAI(good_routes())
+    sw = fetch(fake, "usage/web_search_calls", sleeps)
+    assert fake.requests[0].url.path == TOOLS["web_search_calls"]
+    assert fake.requests[0].url.params.get_list("group_by") == ["model", "project_id"]
+    usage = sw.tables["usage"]
+    assert usage.select("service", "resource_id", "resource_name", "metric", "unit").row(0) == (
+        "web_search_calls",
+        "proj_abc123",
+        "web-search",
+        "num_requests",
+        "calls",
+    )
+    assert usage["value"].to_list() == [350.0]
+    assert json.loads(usage["dimensions"][0])["model"] == "gpt-4o-2024-08-06"
+
+
+def test_a_tool_result_without_its_volume_field_fails_the_window(sleeps: list[float]) -> None:
+    page = load("tool_web_search_calls")
+    del page["data"][0]["results"][0]["num_requests"]
+    with pytest.raises(SchemaError, match="no 'num_requests'"):
+        fetch(FakeOpenAI({TOOLS["web_search_calls"]: [page]}), "usage/web_search_calls", sleeps)
+
+
 def test_tasks_align_to_utc_midnight_and_never_ask_for_the_future() -> None:
     ctx = make_ctx(FakeOpenAI({}), [])
     ctx.now = lambda: D0 + timedelta(days=2, hours=5)
     tasks = OpenAICollector().tasks(Window(D0 + timedelta(hours=13), D0 + timedelta(days=9)), ctx)
-    assert [t.endpoint for t in tasks] == ["usage/completions", "usage/embeddings", "costs"]
+    assert [t.endpoint for t in tasks] == [*ENDPOINTS, "costs"]
     assert {t.window for t in tasks} == {Window(D0, D0 + timedelta(days=2, hours=5))}
 
 
@@ -361,7 +398,8 @@ def test_malformed_page_leaves_the_windows_earlier_data_intact(
     first = run(store, fake, sleeps)
     assert first.ok, first.summary_lines()
     before = snapshot(store)
-    assert before[0][0] == 23 and before[1][0] == 5 and before[2] == 6
+    # 23 completion/embedding rows + 1 web-search row; 6 pages + one per tool endpoint.
+    assert before[0][0] == 24 and before[1][0] == 5 and before[2] == 6 + len(TOOLS)
 
     fake.routes[COSTS if endpoint == "costs" else COMPLETIONS] = corrupt(endpoint, change)
     second = run(store, fake, sleeps)
@@ -369,7 +407,8 @@ def test_malformed_page_leaves_the_windows_earlier_data_intact(
     assert not second.ok
     errors = second.results["openai"].errors
     assert len(errors) == 1 and errors[0].startswith(f"openai {endpoint}: ") and what in errors[0]
-    assert second.results["openai"].windows_ok == 2  # the other endpoints still collected
+    # the other endpoints still collected
+    assert second.results["openai"].windows_ok == len(ENDPOINTS)
     assert snapshot(store) == before
     failed = store.query("SELECT endpoint, error FROM ingest_ledger WHERE status = 'failed'")
     assert failed["endpoint"].to_list() == [endpoint]
@@ -383,7 +422,8 @@ def test_rerun_replaces_the_slice_instead_of_duplicating(sleeps: list[float]) ->
     once = snapshot(store)
     run(store, fake, sleeps)
     assert snapshot(store) == once
-    assert store.scalar("SELECT count(*) FROM ingest_ledger WHERE status = 'ok'") == 6
+    ok = store.scalar("SELECT count(*) FROM ingest_ledger WHERE status = 'ok'")
+    assert ok == 2 * (len(ENDPOINTS) + 1)
 
 
 def test_401_names_the_problem_and_the_key_appears_nowhere(sleeps: list[float]) -> None:
@@ -391,7 +431,7 @@ def test_401_names_the_problem_and_the_key_appears_nowhere(sleeps: list[float]) 
     fake = FakeOpenAI(good_routes())
     # Worst case: the provider echoes the whole key back in its error body.
     body = {"error": {"message": f"Incorrect API key provided: {KEY}.", "code": "invalid_api_key"}}
-    fake.before = [httpx.Response(401, json=body) for _ in range(3)]
+    fake.before = [httpx.Response(401, json=body) for _ in range(len(ENDPOINTS) + 1)]
     report = run(store, fake, sleeps)
 
     assert fake.requests[0].headers["authorization"] == f"Bearer {KEY}"  # the key was in play
@@ -400,8 +440,9 @@ def test_401_names_the_problem_and_the_key_appears_nowhere(sleeps: list[float]) 
     assert any(
         "openai usage/completions (HTTP 401): the credential was rejected" in e for e in errors
     )
-    assert len(fake.requests) == 3  # 401 is not retried: one request per endpoint
-    assert report.results["openai"].windows_failed == 3 and sleeps == []
+    # 401 is not retried: one request per endpoint
+    assert len(fake.requests) == len(ENDPOINTS) + 1
+    assert report.results["openai"].windows_failed == len(ENDPOINTS) + 1 and sleeps == []
     text = "\n".join(report.summary_lines() + errors)
     everything = [
         store.query(f"SELECT * FROM {t}").write_csv()
@@ -436,3 +477,26 @@ def test_a_repull_starting_mid_day_replaces_whole_days_without_duplicates() -> N
     collect_window(Window(D0 + timedelta(days=7, hours=13), D0 + timedelta(days=10)))
     assert per_day() == before
     assert store.scalar("SELECT sum(BilledCost) FROM charges") == charges
+
+
+def _cost_result(**extra: Any) -> dict[str, Any]:
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": "1.50", "currency": "usd"},
+        "line_item": "gpt-4o-2024-08-06, output",
+        "project_id": "proj_a",
+        "_start": 1735689600,
+        "_end": 1735776000,
+        **extra,
+    }
+
+
+def test_costs_keep_quantity_and_api_key_per_line_item() -> None:
+    frame = costs_frame(
+        [_cost_result(api_key_id="key_a", quantity=150000, quantity_unit="tokens"), _cost_result()]
+    )
+    assert frame["ConsumedQuantity"].to_list() == [Decimal("150000"), None]
+    assert frame["ConsumedUnit"].to_list() == ["tokens", None]
+    assert json.loads(frame["Tags"][0]) == {"project_id": "proj_a", "api_key_id": "key_a"}
+    with pytest.raises(SchemaError, match="not a count with a unit"):
+        costs_frame([_cost_result(quantity=5)])

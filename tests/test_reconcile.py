@@ -45,6 +45,45 @@ def _openai_store(billed: str) -> Store:
     return s
 
 
+def _with_quantity(billed_qty: str) -> Store:
+    s = open_store(":memory:")
+    write(
+        s,
+        "usage",
+        [
+            usage(
+                "openai",
+                "output_tokens",
+                "tokens",
+                D1,
+                1_000_000,
+                service="completions",
+                resource_name="gpt-4o-2024-08-06",
+            )
+        ],
+    )
+    line = "gpt-4o-2024-08-06, output"
+    write(s, "charges", [charge("openai", D1, "10", line_item=line, qty=billed_qty, unit="tokens")])
+    return s
+
+
+def test_costs_quantity_per_line_item_is_compared_with_usage() -> None:
+    # Dollars agree ($10 = 1M output tokens at $10/1M), but the Costs API says 1.2M tokens.
+    rows = {(r.kind, r.key): r for r in reconcile(_with_quantity("1200000"), SEP).rows}
+    assert not rows[("matched", "gpt-4o")].flagged
+    q = rows[("quantity", "gpt-4o-2024-08-06, output")]
+    assert (q.billed_quantity, q.usage_quantity, q.quantity_unit) == (
+        Decimal("1200000"),
+        Decimal("1000000"),
+        "tokens",
+    )
+    assert q.flagged and q.variance_pct == pytest.approx(20.0)
+    assert q.computed_usd is None and q.billed_usd == 0  # volumes: never in a money total
+    assert "($10.00): billed 1,200,000 vs usage 1,000,000 tokens" in q.detail
+    same = {(r.kind, r.key): r for r in reconcile(_with_quantity("1000000"), SEP).rows}
+    assert not same[("quantity", "gpt-4o-2024-08-06, output")].flagged
+
+
 def test_threshold_is_configurable() -> None:
     # Billed $10.15 vs computed $10.00: +$0.15 = +1.5%: flagged at 1%, not at the default 2%.
     s = _openai_store("10.15")
@@ -167,12 +206,27 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Store:
 def test_demo_flags_the_planted_variance(demo: Store) -> None:
     rec = reconcile(demo, JAN)
     flagged = {(r.provider, r.key): r for r in rec.flagged}
-    planted = flagged[("openai", "web search tool calls")]
-    # $3.50 a day, 31 days = $108.50 billed that no usage explains.
+    # The web-search line is explained by collected web_search_calls usage (issue 15): 350
+    # calls a day x 31 days at $10 per 1K calls = $108.50, computed = billed.
+    assert ("openai", "web search tool calls") not in flagged
+    planted = flagged[("openai", "assistants api | file search")]
+    # The new planted variance: $1.25 a day, 31 days = $38.75 billed that no usage explains.
     assert planted.kind == "unexplained_billed"
-    assert planted.billed_usd == Decimal("108.50")
+    assert planted.billed_usd == Decimal("38.75")
     families = [r for r in rec.rows if r.provider == "openai" and r.kind == "matched"]
-    assert {r.key for r in families} == {"gpt-4o", "gpt-4o-mini", "text-embedding-3-small"}
+    assert {r.key for r in families} == {
+        "gpt-4o",
+        "gpt-4o-mini",
+        "text-embedding-3-small",
+        "web-search",
+    }
+    web = next(r for r in families if r.key == "web-search")
+    assert web.computed_usd == web.billed_usd == Decimal("108.50")
+    # The Costs API's quantity per line item agrees with the collected usage volumes.
+    quantities = {r.key: r for r in rec.rows if r.kind == "quantity"}
+    assert quantities["web search tool calls"].billed_quantity == Decimal(350 * 31)
+    assert quantities["web search tool calls"].usage_quantity == Decimal(350 * 31)
+    assert not any(r.flagged for r in quantities.values())
     assert not any(r.flagged for r in families)  # list prices explain every model line
     # Vercel (list price with allowances) and Upstash (vs its own estimate) reconcile.
     others = [r for r in rec.rows if r.provider in ("vercel", "upstash")]

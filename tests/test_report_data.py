@@ -87,8 +87,12 @@ def test_first_screen_answers_the_four_questions(store: Store) -> None:
 
 def test_reconciliation_table_flags_the_planted_line_item(store: Store) -> None:
     table = rv.recon_table(reconcile(store, JAN))
-    planted = table.filter(pl.col("item").str.contains("web search"))
+    planted = table.filter(pl.col("item").str.contains("file search"))
     assert planted.height == 1 and planted["flagged"][0]
+    # The web-search line is explained by its collected usage (issue 15): not flagged.
+    web = table.filter(pl.col("item") == "web-search")
+    assert web.height == 1 and not web["flagged"][0]
+    assert table.filter(pl.col("kind") == "quantity").height == 0  # all volumes agree
 
 
 def test_empty_database_gives_empty_series(tmp_path: Path) -> None:

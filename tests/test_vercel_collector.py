@@ -61,6 +61,8 @@ class FakeVercel:
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/billing/contract-commitments":
+            return httpx.Response(200, content=b"")  # no commitments (tests/test_commitments.py)
         self.requests.append(request)
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
         return reply(request) if callable(reply) else reply
@@ -113,7 +115,7 @@ def test_request_asks_gzip_for_the_la_month_with_team_and_token() -> None:
     fake = FakeVercel(jsonl(fixture("charges_2025_01.jsonl")))
     ctx = make_ctx(fake)
     collector = make_collector(ctx.settings)
-    [task] = collector.tasks(JAN.window, ctx)
+    [task] = [t for t in collector.tasks(JAN.window, ctx) if t.endpoint == ENDPOINT]
     collector.fetch(task, ctx)
     [req] = fake.requests
     assert req.url.path == "/v1/billing/charges"
@@ -149,8 +151,10 @@ def test_tasks_stop_after_todays_la_day() -> None:
     ctx = make_ctx(FakeVercel(jsonl(b"")))
     now = datetime(2025, 1, 10, 5, tzinfo=UTC)  # still January 9 in Los Angeles
     ctx.now = lambda: now
-    [task] = VercelCollector().tasks(JAN.window, ctx)
+    task, commitments = VercelCollector().tasks(JAN.window, ctx)
     assert task.window == Window(la_midnight(date(2025, 1, 1)), la_midnight(date(2025, 1, 10)))
+    assert commitments.endpoint == "billing/contract-commitments"
+    assert commitments.window == task.window
     ctx.now = lambda: datetime(2024, 12, 1, tzinfo=UTC)
     assert VercelCollector().tasks(JAN.window, ctx) == []
 
@@ -327,7 +331,8 @@ def test_malformed_line_fails_the_window_with_its_number_and_keeps_old_rows(stor
     assert len(fake.requests) == 1  # a malformed line is not retried
     assert charges(store) == before
     status, error = store.query(
-        "SELECT status, error FROM ingest_ledger ORDER BY started_at DESC LIMIT 1"
+        "SELECT status, error FROM ingest_ledger WHERE endpoint = 'billing/charges' "
+        "ORDER BY started_at DESC LIMIT 1"
     ).row(0)
     assert status == "failed"
     assert "vercel billing/charges" in error and "line 5 is not valid JSON" in error
@@ -408,7 +413,10 @@ def test_empty_stream_replaces_the_slice_with_zero_rows(store: Store) -> None:
     run(FakeVercel(jsonl(b"")), store)
     assert store.scalar("SELECT count(*) FROM charges") == 0
     assert store.scalar("SELECT count(*) FROM usage") == 0
-    rows = store.query("SELECT status, rows FROM ingest_ledger ORDER BY started_at").rows()
+    rows = store.query(
+        "SELECT status, rows FROM ingest_ledger WHERE endpoint = 'billing/charges' "
+        "ORDER BY started_at"
+    ).rows()
     assert rows == [("ok", 15), ("ok", 0)]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import (
     cache,
+    commitments,
     costs,
     database,
     lifecycle,
@@ -52,6 +53,7 @@ RULES: tuple[Rule, ...] = (
     *upstash_plans.RULES,
     *scaling.RULES,
     *cache.RULES,
+    commitments.unused_commitment,
 )
 
 

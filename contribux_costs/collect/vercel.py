@@ -24,6 +24,8 @@ import polars as pl
 
 from contribux_costs.collect.base import CollectContext, Task
 from contribux_costs.collect.http import TruncatedBody
+from contribux_costs.collect.vercel_commitments import ENDPOINT as COMMITMENTS
+from contribux_costs.collect.vercel_commitments import fetch_commitments
 from contribux_costs.config import Settings
 from contribux_costs.errors import SchemaError
 from contribux_costs.periods import Window, la_billing_date, la_midnight
@@ -99,10 +101,14 @@ class VercelCollector:
         tomorrow = la_midnight(la_billing_date(ctx.now()) + timedelta(days=1))
         if tomorrow <= la.start:
             return []
-        return [Task(ENDPOINT, w) for w in split_la(Window(la.start, min(la.end, tomorrow)))]
+        span = Window(la.start, min(la.end, tomorrow))
+        # Contract commitments: one small request for the whole span (the endpoint has no range).
+        return [Task(ENDPOINT, w) for w in split_la(span)] + [Task(COMMITMENTS, span)]
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
         """Stream the window's charges; the whole stream is one retried attempt."""
+        if task.endpoint == COMMITMENTS:
+            return fetch_commitments(task, ctx, self.team_id)
         params: dict[str, str] = {"from": iso(task.window.start), "to": iso(task.window.end)}
         if self.team_id:
             params["teamId"] = self.team_id

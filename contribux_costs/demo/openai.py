@@ -49,9 +49,14 @@ DEMO_PRICES = {
     "gpt-4o-mini-2024-07-18": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
     "text-embedding-3-small": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
 }
-# The planted variance: billed daily, explained by no usage endpoint we collect.
-UNEXPLAINED_LINE_ITEM = "web search tool calls"
-UNEXPLAINED_DAILY = Decimal("3.50")
+# Web search: 350 calls a day, served by /organization/usage/web_search_calls and billed at
+# $10 per 1K calls, so reconciliation explains the line. The planted variance: a file-search
+# line billed daily with no file-search usage behind it.
+WEB_SEARCH_LINE_ITEM = "web search tool calls"
+WEB_SEARCH_DAILY_CALLS = 350
+WEB_SEARCH_PRICE_PER_CALL = Decimal("0.01")
+UNEXPLAINED_LINE_ITEM = "assistants api | file search"
+UNEXPLAINED_DAILY = Decimal("1.25")
 MAX_LIMIT = {"1d": 31, "1h": 168, "1m": 1440}
 DEFAULT_LIMIT = {"1d": 7, "1h": 24, "1m": 60}
 WIDTH_S = {"1d": 86400, "1h": 3600, "1m": 60}
@@ -120,6 +125,8 @@ def handle(request: httpx.Request, ctx: DemoContext) -> httpx.Response:
     for kind in ("completions", "embeddings"):
         if path.endswith(f"/organization/usage/{kind}"):
             return _page(request, ctx, kind=kind)
+    if path.endswith("/organization/usage/web_search_calls"):
+        return _page(request, ctx, kind="web_search_calls")
     if "/organization/usage/" in path:
         return _page(request, ctx, kind="other")
     return httpx.Response(404, json={"error": {"message": f"no route {path}"}})
@@ -215,6 +222,8 @@ def _usage_results(
     if _dt(s) >= now:
         return []
     end = min(_dt(e), now.replace(second=0, microsecond=0))
+    if kind == "web_search_calls":
+        return _web_search_results(s, int(end.timestamp()), group_by)
     groups: dict[tuple[str | None, str | None], list[int]] = {}
     models, projects = set(q.get_list("models")), set(q.get_list("project_ids"))
     for w in WORKLOADS:
@@ -230,6 +239,27 @@ def _usage_results(
         acc = groups.setdefault(key, [0, 0, 0, 0])
         groups[key] = [a + b for a, b in zip(acc, vals, strict=True)]
     return [_result(kind, k, v) for k, v in groups.items() if v[0] > 0]
+
+
+def _web_search_results(s: int, e: int, group_by: list[str]) -> list[dict[str, Any]]:
+    # Calls accrue evenly over the day: a bucket holds its share of the daily count.
+    day = s // 86400 * 86400
+    calls = (
+        WEB_SEARCH_DAILY_CALLS * (e - day) // 86400 - WEB_SEARCH_DAILY_CALLS * (s - day) // 86400
+    )
+    if calls <= 0:
+        return []
+    return [
+        {
+            "object": "organization.usage.web_search_calls.result",
+            "num_requests": calls,
+            "num_model_requests": calls,
+            "project_id": "proj_contribux_prod" if "project_id" in group_by else None,
+            "model": "gpt-4o-2024-08-06" if "model" in group_by else None,
+            "user_id": None,
+            "api_key_id": None,
+        }
+    ]
 
 
 def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict[str, Any]:
@@ -266,36 +296,60 @@ def _cost_results(
     # the gap), even when the request's end_time cuts the bucket at "now".
     if _dt((s // 86400 + 1) * 86400) > now:
         return []
-    amounts: dict[tuple[str | None, str | None], Decimal] = {}
+    acc: dict[_CostKey, list[Decimal]] = {}
     for w in WORKLOADS:
         _req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
         p_in, p_cached, p_out = DEMO_PRICES[w.model]
-        lines = [(f"{w.model}, input", Decimal(inp - cached) * p_in)]
+        lines = [(f"{w.model}, input", inp - cached, p_in)]
         if w.endpoint == "completions":
             lines += [
-                (f"{w.model}, cached input", Decimal(cached) * p_cached),
-                (f"{w.model}, output", Decimal(out) * p_out),
+                (f"{w.model}, cached input", cached, p_cached),
+                (f"{w.model}, output", out, p_out),
             ]
-        for item, micro in lines:
-            _add(amounts, group_by, item, w.project_id, micro / Decimal(1_000_000))
-    _add(amounts, group_by, UNEXPLAINED_LINE_ITEM, "proj_contribux_prod", UNEXPLAINED_DAILY)
-    return [
-        {
-            "object": "organization.costs.result",
-            "amount": {"value": f"{v:.20f}", "currency": "usd"},
-            "line_item": k[0],
-            "project_id": k[1],
-        }
-        for k, v in amounts.items()
-    ]
+        for item, tokens, price in lines:
+            cost = Decimal(tokens) * price / Decimal(1_000_000)
+            _add(acc, group_by, (item, w.project_id, "tokens"), cost, tokens)
+    web = WEB_SEARCH_PRICE_PER_CALL * WEB_SEARCH_DAILY_CALLS
+    prod = "proj_contribux_prod"
+    _add(acc, group_by, (WEB_SEARCH_LINE_ITEM, prod, "calls"), web, WEB_SEARCH_DAILY_CALLS)
+    _add(acc, group_by, (UNEXPLAINED_LINE_ITEM, prod, "calls"), UNEXPLAINED_DAILY, 500)
+    return [_cost_result(k, v) for k, v in acc.items()]
+
+
+# (line item, project, api key, quantity unit): None where the request did not group by it.
+_CostKey = tuple[str | None, str | None, str | None, str | None]
+# Each demo project calls the API with its own key (attribution by API key).
+API_KEYS = {"proj_contribux_prod": "key_contribux_app", "proj_contribux_dev": "key_contribux_dev"}
+
+
+def _cost_result(k: _CostKey, v: list[Decimal]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "object": "organization.costs.result",
+        "amount": {"value": f"{v[0]:.20f}", "currency": "usd"},
+        "line_item": k[0],
+        "project_id": k[1],
+        "api_key_id": k[2],
+    }
+    if k[3] is not None:  # a quantity is only meaningful per line item
+        out |= {"quantity": int(v[1]), "quantity_unit": k[3]}
+    return out
 
 
 def _add(
-    acc: dict[tuple[str | None, str | None], Decimal],
+    acc: dict[_CostKey, list[Decimal]],
     group_by: list[str],
-    item: str,
-    project: str,
+    line: tuple[str, str, str],
     value: Decimal,
+    quantity: int,
 ) -> None:
-    key = (item if "line_item" in group_by else None, project if "project_id" in group_by else None)
-    acc[key] = acc.get(key, Decimal(0)) + value
+    item, project, unit = line
+    by_item = "line_item" in group_by
+    key = (
+        item if by_item else None,
+        project if "project_id" in group_by else None,
+        API_KEYS[project] if "api_key_id" in group_by else None,
+        unit if by_item else None,
+    )
+    sums = acc.setdefault(key, [Decimal(0), Decimal(0)])
+    sums[0] += value
+    sums[1] += quantity

@@ -105,6 +105,9 @@ class MonthState:
 
 def handle(request: httpx.Request, ctx: DemoContext) -> httpx.Response:
     """Serve ``/v1/billing/charges``: the LA-day rows whose ``ChargePeriodStart`` is in range."""
+    if request.url.path.rstrip("/") == "/v1/billing/contract-commitments":
+        body = "".join(line + "\n" for line in commitment_lines(ctx.clock.now()))
+        return httpx.Response(200, headers={"Content-Type": "application/jsonl"}, content=body)
     if request.url.path.rstrip("/") != "/v1/billing/charges":
         return _error(404, "not_found", f"no route {request.url.path}")
     try:
@@ -211,6 +214,28 @@ def _usage_line(
         "Tags": {"ProjectId": dep.project_id, "ProjectName": dep.project_name,
                  "Environment": dep.environment},
     })  # fmt: skip
+
+
+def commitment_lines(now: datetime) -> Iterator[str]:
+    """The Pro plan's monthly spend commitment (seats x $20, the usage credit), one term per LA
+    month from the demo's epoch to now, in a yearly contract (Vercel's documented Pro shape)."""
+    month = EPOCH.replace(day=1)
+    while la_midnight(month) < now:
+        nxt = (month + timedelta(days=32)).replace(day=1)
+        year = month.replace(month=1)
+        yield _encode({
+            "ContractId": f"sub_demo_pro_{year.year}",
+            "ContractCommitmentId": f"cc_demo_pro_{month:%Y_%m}",
+            "ContractCommitmentCategory": "Spend", "ContractCommitmentType": "Pro",
+            "ContractCommitmentUnit": "USD", "ContractCommitmentCost": SEATS * SEAT_PRICE,
+            "ContractCommitmentDescription": f"Pro plan: {SEATS} seats x $20 monthly usage credit",
+            "ContractCommitmentPeriodStart": _iso(la_midnight(month)),
+            "ContractCommitmentPeriodEnd": _iso(la_midnight(nxt)),
+            "ContractPeriodStart": _iso(la_midnight(year)),
+            "ContractPeriodEnd": _iso(la_midnight(year.replace(year=year.year + 1))),
+            "BillingCurrency": "USD",
+        })  # fmt: skip
+        month = nxt
 
 
 def _seats_line(start: datetime, end: datetime) -> str:

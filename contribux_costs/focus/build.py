@@ -38,6 +38,7 @@ from contribux_costs.store import Store
 BILLED_PROVIDERS = ("vercel", "openai")
 COMPUTED_PROVIDERS = ("neon", "upstash")
 ESTIMATED_PROVIDERS = ("openai",)
+SUB_ACCOUNT_PROVIDERS = ("neon", "openai")
 
 
 class FocusBuild(BaseModel):
@@ -169,6 +170,8 @@ def _computed_rows(
         pl.col("pricing_qty").alias("PricingQuantity"),
         pl.col("pricing_unit").alias("PricingUnit"),
         _dimension("region").alias("RegionId"),
+        # FOCUS: RegionName MUST NOT be null when RegionId is not; the providers give ids only.
+        _dimension("region").alias("RegionName"),
         pl.col("resource_id").alias("ResourceId"),
         pl.col("resource_name").alias("ResourceName"),
         _map("provider", RESOURCE_TYPES).alias("ResourceType"),
@@ -181,6 +184,8 @@ def _computed_rows(
         pl.col("metric").alias("SkuMeter"),
         pl.col("entry_id").alias("SkuPriceId"),
         pl.col("dimensions").alias("Tags") if "dimensions" in lines.columns else pl.lit(None),
+        *_provider_columns(),
+        *_sub_account(),
         pl.col("provider").alias("x_provider"),
         pl.when(pl.col("provider") == "openai")
         .then(pl.lit("estimated"))
@@ -195,6 +200,28 @@ def _computed_rows(
         .replace_strict(demo, default=False, return_dtype=pl.Boolean)
         .alias("x_demo"),
     )
+
+
+def _provider_columns() -> list[pl.Expr]:
+    # ProviderName/PublisherName are deprecated in FOCUS 1.3 but still part of it: kept beside
+    # ServiceProviderName so pre-1.3 consumers keep working.
+    return [
+        _map("provider", PROVIDER_NAMES).alias("ProviderName"),
+        _map("provider", PROVIDER_NAMES).alias("PublisherName"),
+    ]
+
+
+def _sub_account() -> list[pl.Expr]:
+    """Neon and OpenAI projects are FOCUS sub-accounts; Upstash databases belong to the account."""
+    sub = pl.col("provider").is_in(SUB_ACCOUNT_PROVIDERS)
+    # OpenAI's usage rows name no project, only its id, so the id doubles as the name (FOCUS:
+    # SubAccountName MUST NOT be null when SubAccountId is not null).
+    name = pl.when(pl.col("provider") == "neon").then(pl.col("resource_name"))
+    return [
+        pl.when(sub).then(pl.col("resource_id")).alias("SubAccountId"),
+        pl.when(sub).then(name.otherwise(pl.col("resource_id"))).alias("SubAccountName"),
+        pl.when(sub).then(pl.lit("Project")).alias("SubAccountType"),
+    ]
 
 
 def _map(col: str, mapping: dict[str, str]) -> pl.Expr:
@@ -265,13 +292,30 @@ SELECT c.BilledCost,
        CASE WHEN c.ChargeCategory = 'Usage' THEN c.ConsumedUnit END AS ConsumedUnit,
        coalesce(c.PricingCategory, 'Standard') AS PricingCategory,
        c.BillingCurrency AS PricingCurrency, c.PricingQuantity, c.PricingUnit,
-       c.RegionId, c.RegionName, c.ResourceId, c.ResourceName,
+       c.RegionId, coalesce(c.RegionName, c.RegionId) AS RegionName, c.ResourceId, c.ResourceName,
        CASE WHEN k.category IS NOT NULL THEN c.ServiceCategory
             ELSE coalesce(r.default_category, 'Other') END AS ServiceCategory,
        coalesce(c.ServiceName, c.ServiceProviderName) AS ServiceName,
        c.ServiceProviderName, c.ServiceProviderName AS HostProviderName,
        c.ServiceProviderName AS InvoiceIssuerName,
        c.SkuId, c.Tags::VARCHAR AS Tags,
+       c.ServiceProviderName AS ProviderName, c.ServiceProviderName AS PublisherName,
+       c.x_project_id AS SubAccountId,
+       CASE WHEN c.x_project_id IS NOT NULL
+            THEN coalesce(json_extract_string(c.Tags, '$.ProjectName'), c.x_project_id) END
+           AS SubAccountName,
+       CASE WHEN c.x_project_id IS NOT NULL THEN 'Project' END AS SubAccountType,
+       cc.ContractCommitmentId AS CommitmentDiscountId,
+       coalesce(cc.ContractCommitmentDescription,
+                cc.ContractCommitmentType || ' commitment ' || cc.ContractCommitmentId)
+           AS CommitmentDiscountName,
+       cc.ContractCommitmentCategory AS CommitmentDiscountCategory,
+       cc.ContractCommitmentType AS CommitmentDiscountType,
+       -- FOCUS: a (recurring) Purchase carries the quantity eligible in its charge period.
+       CASE WHEN c.ChargeCategory = 'Purchase' THEN coalesce(cc.ContractCommitmentQuantity,
+            cc.ContractCommitmentCost) END AS CommitmentDiscountQuantity,
+       CASE WHEN c.ChargeCategory = 'Purchase' THEN cc.ContractCommitmentUnit END
+           AS CommitmentDiscountUnit,
        c.provider AS x_provider, 'billed' AS x_cost_source,
        c.provider || ':' || c.endpoint || ':'
            || coalesce(c.x_line_item, c.SkuId, c.ServiceName, 'charge') AS x_price_entry,
@@ -280,5 +324,14 @@ FROM charges c
 LEFT JOIN _f_refs r ON r.provider = c.provider
 LEFT JOIN _f_cats k ON k.category = c.ServiceCategory
 LEFT JOIN _f_demo d ON d.provider = c.provider
+-- Vercel's contract commitment whose term holds a Purchase or Credit charge (the plan fee and the
+-- usage credit it includes): the FOCUS commitment-discount columns of those rows.
+LEFT JOIN LATERAL (
+    SELECT * FROM contract_commitments k
+    WHERE k.provider = c.provider AND c.ChargeCategory IN ('Purchase', 'Credit')
+      AND c.ChargePeriodStart >= k.ContractCommitmentPeriodStart
+      AND c.ChargePeriodStart < k.ContractCommitmentPeriodEnd
+    ORDER BY k.ContractCommitmentPeriodStart DESC, k.ContractCommitmentId LIMIT 1
+) cc ON true
 WHERE c.x_billing_date >= $first AND c.x_billing_date < $next
 """

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from contribux_costs.errors import ConfigError, StoreError
 from contribux_costs.focus.build import build_focus
-from contribux_costs.focus.schema import EXPORT_ORDER
+from contribux_costs.focus.schema import export_columns
 from contribux_costs.periods import Month
 from contribux_costs.pricing import PriceBook
 from contribux_costs.store import Store
@@ -56,20 +56,42 @@ def export_focus(
         build_focus(store, month, book)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    # Tags is DuckDB JSON; written as text so Parquet readers see a string, as FOCUS expects.
-    cols = ", ".join('"Tags"::VARCHAR AS "Tags"' if c == "Tags" else f'"{c}"' for c in EXPORT_ORDER)
-    first, nxt = month.first_day, month.next.first_day
-    where = f"x_billing_date >= DATE '{first}' AND x_billing_date < DATE '{nxt}'"
-    order = "x_billing_date, x_provider, ChargePeriodStart, SkuId"
-    query = f"SELECT {cols} FROM focus_charges WHERE {where} ORDER BY {order}"
-    quoted = str(tmp).replace("'", "''")
+    where = month_filter(month, month)
     try:
-        with store.lock:
-            store.con.execute(f"COPY ({query}) TO '{quoted}' {fmt}")
+        write(store, select_focus(where), tmp, fmt)
         os.replace(tmp, target)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"exporting FOCUS rows for {month} to {target} failed: {exc}") from exc
+    return result(store, target, where)
+
+
+def month_filter(first: Month, last: Month) -> str:
+    """SQL condition placing a ``focus_charges`` row in the months ``first``..``last``."""
+    return (
+        f"x_billing_date >= DATE '{first.first_day}' "
+        f"AND x_billing_date < DATE '{last.next.first_day}'"
+    )
+
+
+def select_focus(where: str, extra: str = "") -> str:
+    """The export query: FOCUS columns first, then ``x_`` ones (FOCUS's rule for custom columns)."""
+    # Tags is DuckDB JSON; written as text so Parquet readers see a string, as FOCUS expects.
+    cols = ", ".join(
+        f'"{c}"::VARCHAR AS "{c}"' if c == "Tags" else f'"{c}"' for c in export_columns()
+    )
+    order = "x_billing_date, x_provider, ChargePeriodStart, SkuId"
+    return f"SELECT {cols}{extra} FROM focus_charges WHERE {where} ORDER BY {order}"
+
+
+def write(store: Store, query: str, tmp: Path, fmt: str) -> None:
+    """COPY one query's rows to ``tmp`` (one seam: tests check every file written here)."""
+    quoted = str(tmp).replace("'", "''")
+    with store.lock:
+        store.con.execute(f"COPY ({query}) TO '{quoted}' {fmt}")
+
+
+def result(store: Store, target: Path, where: str) -> ExportResult:
     total = store.scalar(f"SELECT coalesce(sum(BilledCost), 0) FROM focus_charges WHERE {where}")
     rows = store.scalar(f"SELECT count(*) FROM focus_charges WHERE {where}")
     return ExportResult(path=target, rows=int(rows), billed_cost=Decimal(str(total)))

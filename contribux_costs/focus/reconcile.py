@@ -28,12 +28,19 @@ import polars as pl
 from pydantic import BaseModel
 
 from contribux_costs.errors import ConfigError
+from contribux_costs.focus.reconcile_quantity import quantity_rows
 from contribux_costs.periods import Month
 from contribux_costs.pricing import PriceBook, load_pricebook, price_usage
 from contribux_costs.store import Store
 
 Kind = Literal[
-    "total", "matched", "unexplained_billed", "unbilled_usage", "no_list_price", "not_usage"
+    "total",
+    "matched",
+    "unexplained_billed",
+    "unbilled_usage",
+    "no_list_price",
+    "not_usage",
+    "quantity",
 ]
 _LINE_ITEM = re.compile(r"^(?P<model>.+), (?:input|cached input|output)$")
 # A residue below half a cent is rounding, not a variance.
@@ -53,6 +60,10 @@ class ReconRow(BaseModel):
     variance_pct: float | None
     flagged: bool
     detail: str
+    # kind "quantity": the Costs API's quantity of a line item vs the usage volume (issue 15).
+    billed_quantity: Decimal | None = None
+    usage_quantity: Decimal | None = None
+    quantity_unit: str | None = None
 
 
 class Reconciliation(BaseModel):
@@ -79,6 +90,9 @@ class Reconciliation(BaseModel):
             "variance_pct": pl.Float64(),
             "flagged": pl.Boolean(),
             "detail": pl.String(),
+            "billed_quantity": pl.Decimal(38, 12),
+            "usage_quantity": pl.Decimal(38, 12),
+            "quantity_unit": pl.String(),
         }
         return pl.DataFrame([r.model_dump() for r in self.rows], schema=schema)
 
@@ -146,11 +160,55 @@ def _openai(store: Store, book: PriceBook, month: Month, threshold: float) -> li
         .iter_rows(named=True)
     ):
         out.append(_unexplained("openai", month, str(r["item"]), _dec(r["billed"]), threshold))
+    return out + _quantities(store, book, month, lines, threshold)
+
+
+def _quantities(
+    store: Store, book: PriceBook, month: Month, lines: pl.DataFrame, threshold: float
+) -> list[ReconRow]:
+    billed = store.query(
+        "SELECT x_line_item AS item, x_billing_date AS day, ConsumedQuantity AS quantity, "
+        "ConsumedUnit AS unit, BilledCost AS cost FROM charges WHERE provider = 'openai' "
+        "AND x_billing_date >= ? AND x_billing_date < ?",
+        [month.first_day, month.next.first_day],
+    )
+    out = []
+    for q in quantity_rows(billed, lines, book, TOOL_LINE_ITEMS):
+        pct, flagged, detail = q.verdict(threshold)
+        out.append(
+            ReconRow(
+                provider="openai",
+                month=str(month),
+                key=q.item,
+                kind="quantity",
+                computed_usd=None,
+                # Volumes, not money: the line item's dollars are in its money row, so every
+                # money column still sums to the provider's total.
+                billed_usd=Decimal(0),
+                variance_usd=None,
+                variance_pct=pct,
+                flagged=flagged,
+                detail=detail,
+                billed_quantity=q.billed,
+                usage_quantity=q.usage,
+                quantity_unit=q.unit,
+            )
+        )
     return out
 
 
+# Costs API tool line items → the tool family their collected usage is priced under (issue 15).
+TOOL_LINE_ITEMS = {
+    "web search tool calls": "web-search",
+    "code interpreter sessions": "code-interpreter",
+}
+
+
 def _item_family(book: PriceBook, item: str | None) -> str | None:
-    """``"gpt-4o-2024-08-06, cached input"`` → ``gpt-4o``; tools, fine-tunes, evals → None."""
+    """``"gpt-4o-2024-08-06, cached input"`` → ``gpt-4o``; ``web search tool calls`` →
+    ``web-search``; fine-tunes, evals, uncollected tools → None (unexplained)."""
+    if item in TOOL_LINE_ITEMS:
+        return TOOL_LINE_ITEMS[item]
     m = _LINE_ITEM.match(item or "")
     return book.family(m.group("model")) if m else None
 

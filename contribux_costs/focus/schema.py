@@ -46,6 +46,21 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
     "SkuMeter": pl.String(),
     "SkuPriceId": pl.String(),
     "Tags": pl.String(),
+    # FOCUS 1.3 columns added by migration 070 (issue 15); see spec_1_3.toml for their rules.
+    **{c: pl.String() for c in ("ProviderName", "PublisherName", "InvoiceId")},
+    **{c: pl.String() for c in ("SubAccountId", "SubAccountName", "SubAccountType")},
+    **{
+        c: pl.String()
+        for c in (
+            "CommitmentDiscountCategory",
+            "CommitmentDiscountId",
+            "CommitmentDiscountName",
+            "CommitmentDiscountStatus",
+            "CommitmentDiscountType",
+        )
+    },
+    "CommitmentDiscountQuantity": MONEY,
+    "CommitmentDiscountUnit": pl.String(),
     "x_provider": pl.String(),
     "x_cost_source": pl.String(),
     "x_price_entry": pl.String(),
@@ -66,9 +81,15 @@ FOCUS_COLUMNS: dict[str, pl.DataType] = {
     "x_owner": pl.String(),
 }
 
-# The export's order: FOCUS columns first, then the x_ extensions (the table appends migrated
-# columns at its end).
-EXPORT_ORDER = tuple(sorted(FOCUS_COLUMNS, key=lambda c: c.startswith("x_")))
+
+def export_columns(columns: list[str] | None = None) -> list[str]:
+    """FOCUS columns first (table order), then the ``x_`` extensions (FOCUS: custom columns)."""
+    names = list(columns if columns is not None else FOCUS_COLUMNS)
+    return [c for c in names if not c.startswith("x_")] + [c for c in names if c.startswith("x_")]
+
+
+# The export's order (kept for callers of the allocation branch): FOCUS columns, then x_ ones.
+EXPORT_ORDER = tuple(export_columns())
 
 # Columns FOCUS requires to be present and non-null in every row of this dataset.
 MANDATORY_NON_NULL = (
@@ -86,6 +107,8 @@ MANDATORY_NON_NULL = (
     "ServiceCategory",
     "ServiceName",
     "ServiceProviderName",
+    "ProviderName",
+    "PublisherName",
     "InvoiceIssuerName",
     "x_cost_source",
     "x_price_entry",

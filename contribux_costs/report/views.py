@@ -158,5 +158,6 @@ def recon_table(recon: Reconciliation) -> pl.DataFrame:
             "detail": r.detail,
         }
         for r in recon.rows
+        if r.kind != "quantity" or r.flagged  # volumes that agree add nothing to the table
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame()

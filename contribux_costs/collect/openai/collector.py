@@ -27,6 +27,7 @@ from contribux_costs.collect.openai.pages import (
     is_count,
     page_envelope,
 )
+from contribux_costs.collect.openai.tools import TOOL_GROUP_BY, TOOL_METRICS, tool_usage_frame
 from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.periods import Window
@@ -69,12 +70,34 @@ class OpenAICollector:
         # start_time, and that partial bucket would sit beside (not replace) the full day stored.
         day_start = window.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         window = Window(day_start, window.end).clamp_end(ctx.now())
-        return [Task(f"usage/{e}", window) for e in USAGE_ENDPOINTS] + [Task(COSTS, window)]
+        return (
+            [Task(f"usage/{e}", window) for e in USAGE_ENDPOINTS]
+            + [Task(f"usage/{e}", window) for e in TOOL_METRICS]
+            + [Task(COSTS, window)]
+        )
 
     def fetch(self, task: Task, ctx: CollectContext) -> SliceWrite:
         if task.endpoint == COSTS:
             return self._fetch_costs(task, ctx)
+        if task.endpoint.removeprefix("usage/") in TOOL_METRICS:
+            return self._fetch_tool_usage(task, ctx)
         return self._fetch_usage(task, ctx)
+
+    # -- other usage endpoints (issue 15): images, audio, vector stores, tool calls ------------
+    def _fetch_tool_usage(self, task: Task, ctx: CollectContext) -> SliceWrite:
+        kind = task.endpoint.split("/", 1)[1]
+        params: dict[str, Any] = {
+            "start_time": task.window.start_ts,
+            "end_time": task.window.end_ts,
+            "bucket_width": self.bucket_width,
+            "limit": self.limit or MAX_LIMIT[self.bucket_width],
+            "group_by": TOOL_GROUP_BY[kind],
+        }
+        pages = self._pages(f"organization/usage/{kind}", task.endpoint, params, ctx)
+        results = [r for p in pages for r in _bucket_results(p[0], task.endpoint)]
+        frame = tool_usage_frame(results, kind, task.endpoint, self.bucket_width)
+        raw = [RawPage(p[2], p[3], p[1]) for p in pages]
+        return SliceWrite(PROVIDER, task.endpoint, task.window, {"usage": frame}, raw)
 
     # -- usage ----------------------------------------------------------------------------
     def _fetch_usage(self, task: Task, ctx: CollectContext) -> SliceWrite:
@@ -116,7 +139,8 @@ class OpenAICollector:
             "end_time": task.window.end_ts,
             "bucket_width": "1d",
             "limit": self.costs_limit or COSTS_MAX_LIMIT,
-            "group_by": ["line_item", "project_id"],
+            # api_key_id: attribution by API key (the Costs API's newer group_by value).
+            "group_by": ["line_item", "project_id", "api_key_id"],
         }
         pages = self._pages("organization/costs", COSTS, params, ctx)
         results = [r for p in pages for r in _bucket_results(p[0], COSTS)]
@@ -363,6 +387,8 @@ def costs_frame(results: list[dict[str, Any]]) -> pl.DataFrame:
 
 _COST_SCHEMA = {
     "BilledCost": pl.Decimal(38, 12),
+    "ConsumedQuantity": pl.Decimal(38, 12),
+    "ConsumedUnit": pl.String(),
     "EffectiveCost": pl.Decimal(38, 12),
     "ChargePeriodStart": pl.Datetime("us", "UTC"),
     "ChargePeriodEnd": pl.Datetime("us", "UTC"),
@@ -392,12 +418,31 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
         "ServiceCategory": "AI and Machine Learning",
         "ServiceProviderName": "OpenAI",
         "SkuId": line_item,
+        **_quantity(r),
         "ResourceId": project,
-        "Tags": json.dumps({"project_id": project}) if project else None,
+        "Tags": _cost_tags(r),
         "x_billing_date": start.date(),
         "x_project_id": project,
         "x_line_item": line_item,
     }
+
+
+def _quantity(r: dict[str, Any]) -> dict[str, Any]:
+    """The line item's billed quantity and unit, where the Costs API reports them (else null)."""
+    qty, unit = r.get("quantity"), r.get("quantity_unit")
+    if qty is None:
+        return {"ConsumedQuantity": None, "ConsumedUnit": None}
+    value = parse_amount(qty)
+    if value < 0 or not isinstance(unit, str) or not unit.strip():
+        raise SchemaError(PROVIDER, COSTS, f"quantity {qty!r} {unit!r} is not a count with a unit")
+    return {"ConsumedQuantity": value, "ConsumedUnit": unit}
+
+
+def _cost_tags(r: dict[str, Any]) -> str | None:
+    """project_id and api_key_id (attribution by key) where the Costs API gives them."""
+    keys = ("project_id", "api_key_id")
+    tags = {k: r[k] for k in keys if r.get(k) is not None}
+    return json.dumps(tags) if tags else None
 
 
 def make_collector(settings: object) -> OpenAICollector:
