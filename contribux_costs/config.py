@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     http_max_tries: int = Field(default=5, ge=1, le=20)
     # Trailing days re-pulled on every run: providers restate recent periods.
     repull_days: int = Field(default=3, ge=0, le=31)
+    # The billing account's currency (ISO 4217): a provider row in another currency fails its
+    # window instead of being added into these totals.
+    billing_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Pages one cursor walk may take per window, as a multiple of the pages the window needs at
+    # the provider's page size (a server that never ends its cursor stops there, with one line).
+    page_budget_factor: float = Field(default=4.0, ge=1.0, le=1000.0)
 
     def configured(self) -> list[Provider]:
         """Providers with credentials present. Empty means: use the demo workspace."""

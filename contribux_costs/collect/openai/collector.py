@@ -120,7 +120,7 @@ class OpenAICollector:
         }
         pages = self._pages("organization/costs", COSTS, params, ctx)
         results = [r for p in pages for r in _bucket_results(p[0], COSTS)]
-        frame = costs_frame(results)
+        frame = costs_frame(results, ctx.settings.billing_currency)
         raw = [RawPage(p[2], p[3], p[1]) for p in pages]
         return SliceWrite(PROVIDER, COSTS, task.window, {"charges": frame}, raw)
 
@@ -353,9 +353,9 @@ def parse_amount(value: object, endpoint: str = COSTS) -> Decimal:
     return out
 
 
-def costs_frame(results: list[dict[str, Any]]) -> pl.DataFrame:
-    """Costs results → FOCUS-named charge rows billed by OpenAI."""
-    rows = [_cost_row(r) for r in results]
+def costs_frame(results: list[dict[str, Any]], currency: str = CURRENCY) -> pl.DataFrame:
+    """Costs results → FOCUS-named charge rows billed by OpenAI (each checked for plausibility)."""
+    rows = [_cost_row(r, currency, i + 1) for i, r in enumerate(results)]
     if not rows:
         return pl.DataFrame()
     return pl.DataFrame(rows, schema_overrides=_COST_SCHEMA)
@@ -369,7 +369,7 @@ _COST_SCHEMA = {
 }
 
 
-def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
+def _cost_row(r: dict[str, Any], expected: str = CURRENCY, number: int = 1) -> dict[str, Any]:
     amount = r.get("amount")
     if not isinstance(amount, dict) or "value" not in amount:
         raise SchemaError(PROVIDER, COSTS, "a costs result has no amount.value")
@@ -377,6 +377,7 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
     currency = str(amount.get("currency") or "usd").upper()
     start = datetime.fromtimestamp(r["_start"], UTC)
     line_item = r.get("line_item")
+    _plausible(value, currency, expected, f"result {number} ({start:%Y-%m-%d}, {line_item!r})")
     project = r.get("project_id")
     return {
         "provider": PROVIDER,
@@ -398,6 +399,26 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
         "x_project_id": project,
         "x_line_item": line_item,
     }
+
+
+def _plausible(value: Decimal, currency: str, expected: str, row: str) -> None:
+    """The Costs API documents no credit or refund line items (``CostsResult`` is amount,
+    line_item, project_id: openai/openai-openapi), so a negative amount is never plausible, and
+    an amount in another currency would be added into the wrong totals."""
+    if currency != expected:
+        raise SchemaError(
+            PROVIDER,
+            COSTS,
+            f"{row} has amount.currency {currency!r}, not the billing account's {expected} (set "
+            "BILLING_CURRENCY if the organization bills in it); the window was not loaded",
+        )
+    if value < 0:
+        raise SchemaError(
+            PROVIDER,
+            COSTS,
+            f"{row} has amount.value {value} < 0 and the Costs API marks no line item as a "
+            "credit; the window was not loaded",
+        )
 
 
 def make_collector(settings: object) -> OpenAICollector:
