@@ -171,3 +171,44 @@ def test_an_implausible_openai_cost_fails_the_window_and_the_total_stays(
     if "currency" not in says and "finite" not in says:
         assert "result 2 (2025-01-01, 'gpt-4o-2024-08-06, input')" in errors[0]
     assert after == before and before[1] > 0
+
+
+# -- a cursor that never ends (defect 5) -------------------------------------------------------
+class Endless(FakeOpenAI):
+    """Completions answer ``has_more`` with a fresh cursor and no data, for ever (capped)."""
+
+    def __init__(self, cap: int = 300) -> None:
+        super().__init__()
+        self.endless = 0
+        self.cap = cap
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/completions"):
+            return super().__call__(request)
+        self.endless += 1
+        if self.endless > self.cap:  # the old code would loop until here (then fail on a 4xx)
+            return httpx.Response(400, json={"error": {"message": "loopback gave up"}})
+        page = {"object": "page", "data": [], "has_more": True, "next_page": f"c{self.endless}"}
+        return httpx.Response(200, json=page)
+
+
+def test_a_cursor_that_never_ends_stops_at_the_windows_page_budget(tmp_path: Path) -> None:
+    fake = Endless()
+    with serve(fake) as url, open_store(tmp_path / "p.duckdb") as store:
+        report = run(store, "openai", url, OPENAI_WINDOW)
+        stored = store.scalar("SELECT count(*) FROM usage WHERE endpoint = 'usage/completions'")
+    # Three days at 31 daily buckets a page need one page; the default factor allows 4 (+1).
+    assert fake.endless == 5
+    errors = report.results["openai"].errors
+    assert len(errors) == 1 and "\n" not in errors[0]
+    assert errors[0].startswith("openai usage/completions: more than 5 pages (budget for ")
+    assert "the cursor never ends" in errors[0]
+    assert stored == 0
+    assert report.results["openai"].windows_ok == 2  # embeddings and costs still collected
+
+
+def test_the_page_budget_is_configurable(tmp_path: Path) -> None:
+    fake = Endless()
+    with serve(fake) as url, open_store(tmp_path / "q.duckdb") as store:
+        run(store, "openai", url, OPENAI_WINDOW, page_budget_factor=10)
+    assert fake.endless == 11

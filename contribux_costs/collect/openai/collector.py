@@ -27,7 +27,7 @@ from contribux_costs.collect.openai.pages import (
     is_count,
     page_envelope,
 )
-from contribux_costs.collect.paginate import CursorPaginator
+from contribux_costs.collect.paginate import CursorPaginator, page_budget
 from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import RawPage, SliceWrite
@@ -92,7 +92,7 @@ class OpenAICollector:
         caller = ctx.clients.caller(PROVIDER)
         raw: list[RawPage] = []
         parsed: list[tuple[Future[WidePage], Envelope | WidePage]] = []
-        paginator = CursorPaginator(PROVIDER, task.endpoint)
+        paginator = _paginator(task.endpoint, task.window, self.bucket_width, limit, ctx)
         # Each page's results are parsed in a worker while the next page is asked for (its
         # cursor read ahead from the envelope): pages parse side by side instead of in turn.
         with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="openai-parse") as pool:
@@ -118,20 +118,25 @@ class OpenAICollector:
             "limit": self.costs_limit or COSTS_MAX_LIMIT,
             "group_by": ["line_item", "project_id"],
         }
-        pages = self._pages("organization/costs", COSTS, params, ctx)
+        budget = _paginator(COSTS, task.window, "1d", params["limit"], ctx)
+        pages = self._pages("organization/costs", COSTS, params, ctx, budget)
         results = [r for p in pages for r in _bucket_results(p[0], COSTS)]
         frame = costs_frame(results, ctx.settings.billing_currency)
         raw = [RawPage(p[2], p[3], p[1]) for p in pages]
         return SliceWrite(PROVIDER, COSTS, task.window, {"charges": frame}, raw)
 
     def _pages(
-        self, path: str, endpoint: str, params: dict[str, Any], ctx: CollectContext
+        self,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any],
+        ctx: CollectContext,
+        paginator: CursorPaginator,
     ) -> list[tuple[dict[str, Any], str, dict[str, object], datetime]]:
         """Every page as (parsed, body, params sent, fetched_at), following ``next_page``."""
         client = ctx.clients.client("openai")
         caller = ctx.clients.caller(PROVIDER)
         out = []
-        paginator = CursorPaginator(PROVIDER, endpoint)
         for cursor in paginator:
             sent = dict(params) if cursor is None else {**params, "page": cursor}
             parsed, body = caller.call(endpoint, lambda s=sent: get_json(client, path, s))  # type: ignore[misc]
@@ -139,6 +144,16 @@ class OpenAICollector:
             out.append((page, body, sent, ctx.now()))
             paginator.advance(page.get("next_page") if page.get("has_more") else None)
         return out
+
+
+def _paginator(
+    endpoint: str, window: Window, width: str, limit: int, ctx: CollectContext
+) -> CursorPaginator:
+    """``limit`` counts buckets per page: the window needs span / width / limit pages."""
+    factor = ctx.settings.page_budget_factor
+    budget = page_budget(window, BUCKET_SECONDS[width], limit, factor)
+    why = f"budget for {window} at {limit} {width} buckets a page × {factor:g}"
+    return CursorPaginator(PROVIDER, endpoint, max_pages=budget, why=why)
 
 
 def _concat(wides: list[pl.DataFrame]) -> pl.DataFrame:
