@@ -18,6 +18,12 @@ def _make(handle: Handler, origin: list[str]) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
+            try:
+                self._serve_one()
+            except OSError:  # the client gave up (its timeout): nothing to answer
+                self.close_connection = True
+
+        def _serve_one(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k: v for k, v in self.headers.items()}
