@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from contribux_costs.config import Settings, demo_settings, load_settings
+# Only light modules here: pydantic, DuckDB and polars load inside main(), after its Ctrl-C
+# handler is installed (an early Ctrl-C used to print an import traceback).
 from contribux_costs.errors import CostsError
 from contribux_costs.periods import Month, Window, utc_midnight
 from contribux_costs.redact import redact
 
-Command = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from contribux_costs.config import Settings
+
+Command = Callable[[argparse.Namespace, "Settings"], int]
 
 
 def _month(args: argparse.Namespace) -> Month:
@@ -134,6 +140,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.config import demo_settings
     from contribux_costs.pipeline import collect
     from contribux_costs.store import open_store
 
@@ -201,11 +208,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First thing, before any heavy import: Ctrl-C ends with exit 130 and one word, never a
+    # traceback; a second Ctrl-C (while threads finish) exits at once.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if main_thread else None
+    _interrupted.clear()
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+_interrupted: list[bool] = []
+
+
+def _on_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    if _interrupted:
+        os._exit(130)
+    _interrupted.append(True)
+    raise KeyboardInterrupt
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from pydantic import ValidationError
+
+    from contribux_costs.config import load_settings
+
     args = build_parser().parse_args(argv)
     secrets: list[str] = []
     try:
         settings = load_settings()
         secrets = settings.secret_values()
+        check_overrides(settings)
         code: int = args.func(args, settings)
         return code
     except ValidationError as exc:
@@ -217,17 +255,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        raise
     except Exception as exc:  # a bug, not a user mistake: still one line unless debugging
         if os.environ.get("CONTRIBUX_COSTS_DEBUG"):
             raise
-        text = redact(f"{type(exc).__name__}: {exc}", secrets)
+        if _damaged_store(exc):
+            text = redact(_one_line(exc), secrets)
+            print(
+                f"error: the database could not be read ({text}): it may be damaged or "
+                "truncated; restore a backup with 'contribux-costs restore'",
+                file=sys.stderr,
+            )
+            return 2
+        text = redact(f"{type(exc).__name__}: {_one_line(exc)}", secrets)
         print(
             f"error: internal error ({text}); set CONTRIBUX_COSTS_DEBUG=1 for the traceback",
             file=sys.stderr,
         )
         return 3
+
+
+def check_overrides(settings: Settings) -> None:
+    """The user's price and analysis override files, validated before any work starts: a bad
+    entry fails every command at once, with one line, not after a long collection."""
+    if settings.contribux_costs_prices is not None:
+        from contribux_costs.pricing import load_pricebook
+
+        load_pricebook(settings.contribux_costs_prices)
+    if settings.contribux_costs_config is not None:
+        from contribux_costs.analysis.rulebase import Config
+
+        Config.load(settings.contribux_costs_config)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
+
+
+def _damaged_store(exc: BaseException) -> bool:
+    """A DuckDB I/O failure after the store opened (a truncated or damaged file, a full disk):
+    the environment's fault, not a bug, so exit 2 with DuckDB's own one-line reason."""
+    import duckdb
+
+    return isinstance(exc, duckdb.IOException)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -121,4 +121,13 @@ def demo_settings(base: Settings | None = None) -> Settings:
 
 def load_settings(**overrides: object) -> Settings:
     """Read the environment and ``.env`` (in the working directory). Overrides win."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:
+        from contribux_costs.errors import ConfigError
+
+        where = Path(".env").resolve()
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+            f"offset {exc.start}): save it as UTF-8"
+        ) from None
