@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 import pytest
 
@@ -28,7 +29,7 @@ def one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-def truncated(path: Path) -> Path:
+def filled(path: Path) -> bytes:
     with open_store(path) as store, store.transaction() as con:
         con.execute(
             "INSERT INTO usage SELECT 'demo', 'e', 's', 'r' || (i % 50), NULL, 'm', 'u', "
@@ -36,16 +37,38 @@ def truncated(path: Path) -> Path:
             "to_hours(i % 700 + 1), '1h', i, NULL, DATE '2025-01-01' + (i % 28)::INTEGER "
             "FROM range(300000) t(i)"
         )
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
+    return path.read_bytes()
 
 
+def truncated(path: Path, how: str) -> Path:
+    """``half``: DuckDB cannot even open it. ``tail``: it opens, but its tables cannot be read
+    (cut from the end in 32 KiB steps until that is so; what used to be exit 3)."""
+    data = filled(path)
+    if how == "half":
+        path.write_bytes(data[: len(data) // 2])
+        return path
+    for cut in range(len(data), 0, -32768):
+        path.write_bytes(data[:cut])
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error:
+            continue
+        try:
+            con.execute("SELECT max(version), max(name) FROM schema_migrations").fetchall()
+            con.execute("SELECT sum(value) FROM usage").fetchall()
+        except duckdb.IOException:
+            return path
+        finally:
+            con.close()
+    raise AssertionError("no cut opens but cannot be read")
+
+
+@pytest.mark.parametrize("how", ["half", "tail"])
 @pytest.mark.parametrize("command", ["analyze", "collect", "export"])
 def test_a_truncated_database_is_one_line_and_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, how: str
 ) -> None:
-    db = truncated(tmp_path / "cut.duckdb")
+    db = truncated(tmp_path / "cut.duckdb", how)
     argv = [command, "--month", "2025-01", "--db", str(db)]
     if command == "export":
         argv = ["export", "focus", *argv[1:], "--output", str(tmp_path / "f.csv")]
