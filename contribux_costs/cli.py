@@ -157,6 +157,39 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.store.backup import backup
+
+    done = backup(_db(args, settings), Path(args.output))
+    print(
+        f"backed up {done.tables} tables ({done.rows} rows, FOCUS BilledCost "
+        f"${done.billed:,.2f}) to {done.folder}"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.store.backup import restore
+
+    done = restore(Path(args.folder), Path(args.db))
+    print(
+        f"restored {done.tables} tables ({done.rows} rows, FOCUS BilledCost ${done.billed:,.2f}) "
+        f"into {args.db}: counts and money totals match the manifest"
+    )
+    return 0
+
+
+def add_backup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    b = sub.add_parser("backup", help="snapshot the database: Parquet per table + manifest")
+    b.add_argument("--output", required=True, help="new folder to write the backup into")
+    b.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="load a backup into a NEW database and verify it")
+    r.add_argument("folder", help="a folder written by 'contribux-costs backup'")
+    r.add_argument("--db", required=True, help="the new DuckDB file (never overwritten)")
+    r.set_defaults(func=cmd_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="contribux-costs", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -204,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="data/demo.duckdb", help="DuckDB path (default: data/demo.duckdb)"
     )
     d.set_defaults(func=cmd_demo)
+    add_backup_commands(sub)
     return p
 
 
