@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Provider = Literal["openai", "vercel", "neon", "upstash"]
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     # Pages one cursor walk may take per window, as a multiple of the pages the window needs at
     # the provider's page size (a server that never ends its cursor stops there, with one line).
     page_budget_factor: float = Field(default=4.0, ge=1.0, le=1000.0)
+
+    @field_validator("billing_currency", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     def configured(self) -> list[Provider]:
         """Providers with credentials present. Empty means: use the demo workspace."""

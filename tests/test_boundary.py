@@ -212,3 +212,11 @@ def test_the_page_budget_is_configurable(tmp_path: Path) -> None:
     with serve(fake) as url, open_store(tmp_path / "q.duckdb") as store:
         run(store, "openai", url, OPENAI_WINDOW, page_budget_factor=10)
     assert fake.endless == 11
+
+
+def test_billing_currency_is_an_iso_code() -> None:
+    from pydantic import ValidationError
+
+    assert Settings(_env_file=None, billing_currency="eur").billing_currency == "EUR"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, billing_currency="euro")  # type: ignore[call-arg]
