@@ -38,7 +38,10 @@ def mask_values(text: str, secrets: Iterable[str] = ()) -> str:
     values = {s for s in secrets if s and len(s) >= 4}
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, MASK)
-    grams = sorted({v[i : i + FRAGMENT] for v in values for i in range(len(v) - FRAGMENT + 1)})
+    # A connection URL is masked whole; its password is listed on its own and masked in parts,
+    # but its host and database name are not secrets and stay readable.
+    keys = [v for v in values if "://" not in v]
+    grams = sorted({v[i : i + FRAGMENT] for v in keys for i in range(len(v) - FRAGMENT + 1)})
     if not grams or not _contains_any(text, grams):
         return text
     spans: list[tuple[int, int]] = []

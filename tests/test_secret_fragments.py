@@ -79,3 +79,13 @@ def test_a_fragment_echoed_in_a_successful_body_is_masked_before_landing(tmp_pat
     errors, _, raw = collect_vercel(answer, tmp_path)
     assert errors == []
     assert raw and all("LEAKCHECK" not in p for p in raw)
+
+
+def test_a_connection_urls_host_stays_readable_but_its_password_is_masked_in_parts() -> None:
+    url = "postgresql://reader:S3cretPassw0rd99@ep-cool-dark-123.us-east-2.aws.neon.tech/app"
+    secrets = [url, "S3cretPassw0rd99"]
+    text = "connect to ep-cool-dark-123.us-east-2.aws.neon.tech failed for S3cretPassw0rd"
+    assert mask_values(text, secrets) == (
+        f"connect to ep-cool-dark-123.us-east-2.aws.neon.tech failed for {MASK}"
+    )
+    assert mask_values(f"dsn={url}", secrets) == f"dsn={MASK}"
