@@ -138,7 +138,9 @@ def test_ctrl_c_exits_130_quietly(tmp_path: Path, after_s: float) -> None:
         proc.kill()
         raise
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+    assert "Traceback" not in err, err
+    # Progress lines (stderr is not a terminal) may come first; the end is one word.
+    assert err.strip().splitlines()[-1] == "interrupted", err
 
 
 def test_readme_and_code_agree_on_collects_exit_code_when_one_source_fails(
