@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from contribux_costs.config import Settings, demo_settings, load_settings
+# Only light modules here: pydantic, DuckDB and polars load inside main(), after its Ctrl-C
+# handler is installed (an early Ctrl-C used to print an import traceback).
 from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.periods import Month, Window, utc_midnight
 from contribux_costs.redact import redact
 
-Command = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:
+    from contribux_costs.config import Settings
+
+Command = Callable[[argparse.Namespace, "Settings"], int]
 
 
 def _month(args: argparse.Namespace) -> Month:
@@ -164,6 +170,7 @@ def _export_results(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.config import demo_settings
     from contribux_costs.pipeline import collect
     from contribux_costs.store import open_store
 
@@ -199,7 +206,7 @@ def cmd_recommendations(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
-    from contribux_costs.analysis.alerts import post
+    from contribux_costs.analysis.alerts import post_webhook
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.report.digest import digest, report_location, slack_text
 
@@ -209,7 +216,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         lines = digest(engine.store, month, engine.analyze_usage(month), where)
     print("\n".join(lines))
     if args.notify:
-        post(args.notify, slack_text(lines), what="the digest")
+        post_webhook(args.notify, slack_text(lines))
         print("posted the digest to the webhook", file=sys.stderr)
     return 0
 
@@ -236,6 +243,39 @@ def _add_lifecycle_commands(sub: argparse._SubParsersAction) -> None:  # type: i
     dg.add_argument("--report-url", help="base URL where the reports are published, for the link")
     dg.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     dg.set_defaults(func=cmd_digest)
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.store.backup import backup
+
+    done = backup(_db(args, settings), Path(args.output))
+    print(
+        f"backed up {done.tables} tables ({done.rows} rows, FOCUS BilledCost "
+        f"${done.billed:,.2f}) to {done.folder}"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from contribux_costs.store.backup import restore
+
+    done = restore(Path(args.folder), Path(args.db))
+    print(
+        f"restored {done.tables} tables ({done.rows} rows, FOCUS BilledCost ${done.billed:,.2f}) "
+        f"into {args.db}: counts and money totals match the manifest"
+    )
+    return 0
+
+
+def add_backup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    b = sub.add_parser("backup", help="snapshot the database: Parquet per table + manifest")
+    b.add_argument("--output", required=True, help="new folder to write the backup into")
+    b.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
+    b.set_defaults(func=cmd_backup)
+    r = sub.add_parser("restore", help="load a backup into a NEW database and verify it")
+    r.add_argument("folder", help="a folder written by 'contribux-costs backup'")
+    r.add_argument("--db", required=True, help="the new DuckDB file (never overwritten)")
+    r.set_defaults(func=cmd_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,15 +339,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo)
     _add_lifecycle_commands(sub)
+    add_backup_commands(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First thing, before any heavy import: Ctrl-C ends with exit 130 and one word, never a
+    # traceback; a second Ctrl-C (while threads finish) exits at once.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if main_thread else None
+    _interrupted.clear()
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+_interrupted: list[bool] = []
+
+
+def _on_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    if _interrupted:
+        os._exit(130)
+    _interrupted.append(True)
+    raise KeyboardInterrupt
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from pydantic import ValidationError
+
+    from contribux_costs.config import load_settings
+
     args = build_parser().parse_args(argv)
     secrets: list[str] = []
     try:
         settings = load_settings()
         secrets = settings.secret_values()
+        check_overrides(settings)
         code: int = args.func(args, settings)
         return code
     except ValidationError as exc:
@@ -319,17 +391,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        raise
     except Exception as exc:  # a bug, not a user mistake: still one line unless debugging
         if os.environ.get("CONTRIBUX_COSTS_DEBUG"):
             raise
-        text = redact(f"{type(exc).__name__}: {exc}", secrets)
+        if _damaged_store(exc):
+            text = redact(_one_line(exc), secrets)
+            print(
+                f"error: the database could not be read ({text}): it may be damaged or "
+                "truncated; restore a backup with 'contribux-costs restore'",
+                file=sys.stderr,
+            )
+            return 2
+        text = redact(f"{type(exc).__name__}: {_one_line(exc)}", secrets)
         print(
             f"error: internal error ({text}); set CONTRIBUX_COSTS_DEBUG=1 for the traceback",
             file=sys.stderr,
         )
         return 3
+
+
+def check_overrides(settings: Settings) -> None:
+    """The user's price and analysis override files, validated before any work starts: a bad
+    entry fails every command at once, with one line, not after a long collection."""
+    if settings.contribux_costs_prices is not None:
+        from contribux_costs.pricing import load_pricebook
+
+        load_pricebook(settings.contribux_costs_prices)
+    if settings.contribux_costs_config is not None:
+        from contribux_costs.analysis.rulebase import Config
+
+        Config.load(settings.contribux_costs_config)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
+
+
+def _damaged_store(exc: BaseException) -> bool:
+    """A DuckDB I/O failure after the store opened (a truncated or damaged file, a full disk):
+    the environment's fault, not a bug, so exit 2 with DuckDB's own one-line reason."""
+    import duckdb
+
+    return isinstance(exc, duckdb.IOException)
 
 
 if __name__ == "__main__":  # pragma: no cover

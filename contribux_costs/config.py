@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Provider = Literal["openai", "vercel", "neon", "upstash"]
@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     http_max_tries: int = Field(default=5, ge=1, le=20)
     # Trailing days re-pulled on every run: providers restate recent periods.
     repull_days: int = Field(default=3, ge=0, le=31)
+    # The billing account's currency (ISO 4217): a provider row in another currency fails its
+    # window instead of being added into these totals.
+    billing_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    # Pages one cursor walk may take per window, as a multiple of the pages the window needs at
+    # the provider's page size (a server that never ends its cursor stops there, with one line).
+    page_budget_factor: float = Field(default=4.0, ge=1.0, le=1000.0)
+
+    @field_validator("billing_currency", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     def configured(self) -> list[Provider]:
         """Providers with credentials present. Empty means: use the demo workspace."""
@@ -115,4 +126,13 @@ def demo_settings(base: Settings | None = None) -> Settings:
 
 def load_settings(**overrides: object) -> Settings:
     """Read the environment and ``.env`` (in the working directory). Overrides win."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:
+        from contribux_costs.errors import ConfigError
+
+        where = Path(".env").resolve()
+        raise ConfigError(
+            f"{where} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at "
+            f"offset {exc.start}): save it as UTF-8"
+        ) from None

@@ -62,6 +62,8 @@ _SETTINGS = (
     "DATABASE_URL",
     "CONTRIBUX_COSTS_",
     "HTTP_",
+    "BILLING_",
+    "PAGE_BUDGET",
     "REPULL_DAYS",
 )
 

@@ -380,12 +380,18 @@ def test_a_window_older_than_a_year_fails_before_any_request() -> None:
 )
 def test_consumption_errors_are_specific_to_neon(status: int, message: str, expected: str) -> None:
     fake = FakeNeon(standard_routes())
-    fake.before = [httpx.Response(status, json={"request_id": "r1", "message": message})]
+    body = {"request_id": "r1", "code": "FORBIDDEN", "message": message}
+    fake.before = [httpx.Response(status, json=body)]
     with pytest.raises(CollectError) as info:
         fetch(make_ctx(fake))
     text = str(info.value)
     assert text.startswith(f"neon {CONSUMPTION} (HTTP {status}): ")
-    assert expected in text and message in text
+    assert expected in text
+    # A 403 body stays out of the message beyond Neon's error code (issue 13): it may quote the key.
+    if status == 403:
+        assert message not in text and text.endswith("Neon error code: FORBIDDEN.")
+    else:
+        assert message in text
     assert info.value.status == status and KEY not in text
     assert len(fake.requests) == 1  # not retried
 

@@ -450,7 +450,8 @@ def test_401_names_the_problem_and_the_key_appears_nowhere(sleeps: list[float]) 
     ]
     assert KEY not in text and all(KEY not in dump for dump in everything)
     assert "PLANTED" not in text + "".join(everything)
-    assert "***" in errors[0]
+    # The 401 body stays out (issue 13): the status, the hint and OpenAI's error code only.
+    assert "Incorrect API key" not in errors[0] and errors[0].endswith("code: invalid_api_key.")
 
 
 def test_a_repull_starting_mid_day_replaces_whole_days_without_duplicates() -> None:

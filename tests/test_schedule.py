@@ -59,3 +59,26 @@ def test_workflow_posts_the_digest_on_the_first_only_with_a_webhook() -> None:
     assert step["env"]["COSTS_WEBHOOK_URL"] == "${{ secrets.COSTS_WEBHOOK_URL }}"
     # --notify only when the secret is non-empty (shell ${VAR:+...}): no secret, no post
     assert '${COSTS_WEBHOOK_URL:+--notify "$COSTS_WEBHOOK_URL"}' in step["run"]
+
+
+def test_workflow_keeps_a_daily_backup_that_outlives_the_cache() -> None:
+    """Issue 13: the Actions cache evicts the database after 7 idle days; a backup artifact
+    (kept 90 days) is uploaded on every run, and a run without a cached database restores it."""
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    steps = [s for job in flow["jobs"].values() for s in job["steps"]]
+    names = [str(s.get("name", s.get("uses", ""))) for s in steps]
+    backup = next(i for i, s in enumerate(steps) if "contribux-costs backup" in s.get("run", ""))
+    collect = next(i for i, s in enumerate(steps) if "contribux-costs collect" in s.get("run", ""))
+    restore = next(i for i, s in enumerate(steps) if "contribux-costs restore" in s.get("run", ""))
+    assert restore < collect < backup, names
+    assert "always()" in steps[backup]["if"]  # a failed source does not skip the backup
+    assert "cache-matched-key == ''" in steps[restore]["if"]
+    upload = next(
+        s
+        for s in steps[backup:]
+        if str(s.get("uses", "")).startswith("actions/upload-artifact")
+        and s["with"]["name"] == "contribux-costs-backup"
+    )
+    assert int(upload["with"]["retention-days"]) >= 30
+    assert "name=contribux-costs-backup" in steps[restore]["run"]
+    assert flow["permissions"]["actions"] == "read"

@@ -281,27 +281,75 @@ def notify(
     url: str, alerts: list[Alert], client: httpx.Client | None = None, month: str | None = None
 ) -> None:
     """POST the alerts to a Slack-compatible webhook; raise :class:`NotifyError` on failure."""
-    post(url, slack_payload(alerts, month), client, what="alerts")
+    post_webhook(url, slack_payload(alerts, month), client)
 
 
-def post(
-    url: str, payload: dict[str, object], client: httpx.Client | None = None, what: str = "alerts"
-) -> None:
-    """POST ``payload`` (JSON) to a webhook; the one delivery path for alerts and the digest."""
+WEBHOOK_TIMEOUT_S = 10.0
+MAX_REDIRECTS = 3
+
+
+def post_webhook(url: str, payload: dict[str, object], client: httpx.Client | None = None) -> None:
+    """POST ``payload`` as JSON to ``url``: delivered only when the answer is 2xx.
+
+    A redirect is followed (the same POST again) only to the same scheme, host and port, at most
+    ``MAX_REDIRECTS`` times: a webhook answering 302 elsewhere (a login page, a moved endpoint)
+    has not received anything, and re-sending the payload to another host could leak it. Every
+    failure is one :class:`NotifyError` line naming the host, never the URL's secret path.
+    """
+    target = _webhook_url(url)
     own = client is None
-    http = client or httpx.Client(timeout=10.0)
+    http = client or httpx.Client(timeout=WEBHOOK_TIMEOUT_S, follow_redirects=False)
     try:
-        response = http.post(url, json=payload)
-    except httpx.HTTPError as exc:
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = _post(http, target, payload)
+            if response.is_success:
+                return
+            if not response.is_redirect:
+                said = " ".join(response.text[:100].split())
+                raise NotifyError(
+                    f"the webhook at {target.host} answered HTTP {response.status_code} "
+                    f"({said!r}): not delivered; check the URL"
+                )
+            target = _same_host_redirect(target, response)
         raise NotifyError(
-            f"posting {what} to the webhook failed: {type(exc).__name__}: {exc}"
-        ) from exc
+            f"the webhook at {target.host} redirected more than {MAX_REDIRECTS} times"
+        )
     finally:
         if own:
             http.close()
-    if response.status_code >= 400:
-        body = response.text[:200]
+
+
+def _webhook_url(url: str) -> httpx.URL:
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise NotifyError(f"the webhook URL is not a URL ({exc})") from None
+    if target.scheme not in ("http", "https") or not target.host:
+        raise NotifyError("the webhook URL must start with https:// (or http://) and name a host")
+    return target
+
+
+def _post(http: httpx.Client, target: httpx.URL, payload: dict[str, object]) -> httpx.Response:
+    try:
+        return http.post(target, json=payload)
+    except httpx.TimeoutException:
         raise NotifyError(
-            f"the webhook answered HTTP {response.status_code} ({body!r}): {what} not delivered; "
-            "check the URL"
+            f"the webhook at {target.host} did not answer within {WEBHOOK_TIMEOUT_S:g} s: "
+            "not delivered"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise NotifyError(
+            f"posting to the webhook at {target.host} failed ({type(exc).__name__}): not delivered"
+        ) from None
+
+
+def _same_host_redirect(target: httpx.URL, response: httpx.Response) -> httpx.URL:
+    location = response.headers.get("location")
+    nxt = target.join(location) if location else None
+    if nxt is None or (nxt.scheme, nxt.host, nxt.port) != (target.scheme, target.host, target.port):
+        where = nxt.host if nxt is not None else "nowhere"
+        raise NotifyError(
+            f"the webhook at {target.host} answered HTTP {response.status_code} redirecting to "
+            f"{where}: redirects to another host are not followed; not delivered"
         )
+    return nxt

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 import polars as pl
 
+from contribux_costs.analysis.config_schema import check_override
 from contribux_costs.errors import ConfigError, CostsError
 from contribux_costs.models import Category, Evidence, Level, Recommendation, recommendation_id
 from contribux_costs.periods import Month
@@ -51,9 +52,14 @@ class Config:
                 extra = tomllib.loads(Path(override).read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(
-                    f"cannot read the analysis config {override}: {exc}. Fix the TOML or unset "
-                    "CONTRIBUX_COSTS_CONFIG to use the defaults"
+                    f"cannot read the analysis config {override}: {_one_line(exc)}. Fix the TOML "
+                    "or unset CONTRIBUX_COSTS_CONFIG to use the defaults"
                 ) from exc
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"the analysis config {override} is not UTF-8 text: save it as UTF-8"
+                ) from None
+            check_override(extra, data, str(override))
             data = _merge(data, extra)
         return cls(data)
 
@@ -74,6 +80,10 @@ class Config:
 
     def dec(self, dotted: str) -> Decimal:
         return Decimal(str(self.num(dotted)))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -166,6 +167,13 @@ class Caller:
 
     def _status_error(self, endpoint: str, response: httpx.Response) -> CollectError:
         hint = STATUS_HINTS.get(response.status_code, "")
+        if response.status_code in AUTH_STATUSES:
+            # An auth failure's body is where providers quote the credential back: only the
+            # status and the provider's own error code leave this function.
+            code = provider_error_code(response)
+            code = redact(code, self.secrets) if code else None
+            said = f" Provider error code: {code}." if code else ""
+            return CollectError(self.provider, endpoint, hint + said, status=response.status_code)
         body = redact(_short_body(response), self.secrets)
         msg = f"{hint} Response: {body}" if hint else f"unexpected response: {body}"
         return CollectError(self.provider, endpoint, msg, status=response.status_code)
@@ -198,6 +206,29 @@ STATUS_HINTS = {
     404: "not found: check the organisation/team id and the base URL override.",
     406: "the requested window is outside the provider's lookback for this granularity.",
 }
+
+
+AUTH_STATUSES = frozenset({401, 403})
+_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def provider_error_code(response: httpx.Response) -> str | None:
+    """The provider's machine-readable error code from a JSON error body, if it has one:
+    ``error.code`` (OpenAI, Vercel), ``code`` (Neon), else ``error.type``. Only a short token
+    is returned, never free text (which may quote the credential)."""
+    try:
+        parsed = json.loads(response.text)
+    except (ValueError, httpx.ResponseNotRead, httpx.StreamError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    error = parsed.get("error")
+    nested = error if isinstance(error, dict) else {}
+    for value in (nested.get("code"), parsed.get("code"), nested.get("type")):
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+        if ok and _CODE.match(str(value)):
+            return str(value)
+    return None
 
 
 def _short_body(response: httpx.Response) -> str:

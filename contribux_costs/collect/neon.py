@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from contribux_costs.collect.base import CollectContext, Task
-from contribux_costs.collect.http import get_json
+from contribux_costs.collect.http import AUTH_STATUSES, get_json
 from contribux_costs.collect.neon_settings import SETTINGS, settings_slice
 from contribux_costs.collect.paginate import CursorPaginator
 from contribux_costs.errors import CollectError, ConfigError, SchemaError
@@ -281,8 +281,14 @@ def neon_error(exc: CollectError, params: dict[str, object]) -> CollectError:
     hint = HINTS.get(exc.status or 0)
     if hint is None:
         return exc
-    # Keep Neon's own words (the body), not the generic hint the retry policy put first.
-    detail = str(exc).split(": ", 1)[-1].split("Response: ", 1)[-1]
+    # Keep Neon's own words (the body), not the generic hint the retry policy put first; an auth
+    # failure's body never reaches a message (it may quote the key): only Neon's error code.
+    text = str(exc)
+    if exc.status in AUTH_STATUSES:
+        code = text.partition("Provider error code: ")[2]
+        msg = hint.format(**params) + (f" Neon error code: {code}" if code else "")
+        return CollectError(PROVIDER, exc.endpoint, msg, exc.status)
+    detail = text.split(": ", 1)[-1].split("Response: ", 1)[-1]
     msg = hint.format(**params) + f" Neon said: {detail}"
     return CollectError(PROVIDER, exc.endpoint, msg, exc.status)
 

@@ -67,6 +67,12 @@ TEXT = (
 # One encoder for every line (json.dumps with options builds a new one per call).
 _json = json.JSONEncoder(sort_keys=True, default=str).encode
 _SERVICE, _PROVIDER_NAME = TEXT.index("ServiceName"), TEXT.index("ServiceProviderName")
+_CURRENCY, _CATEGORY = TEXT.index("BillingCurrency"), TEXT.index("ChargeCategory")
+COSTS = ("BilledCost", "EffectiveCost", "ListCost")
+# FOCUS 1.3: a negative cost is plausible only on a row the provider marks as a credit or an
+# adjustment (ChargeCategory), or as a correction of an earlier period (ChargeClass). Anything
+# else negative (a usage row) would quietly lower the totals.
+NEGATIVE_OK = frozenset({"Credit", "Adjustment"})
 # Dimensions kept on each usage row beside the tags (what tells the several rows of a day apart).
 USAGE_DIMENSIONS = ("RegionId", "PricingCategory", "SkuId", "ServiceCategory")
 
@@ -187,7 +193,7 @@ def _stream(client: httpx.Client, params: dict[str, str], ctx: CollectContext) -
         if not response.is_success:
             response.read()  # so the error names the body Vercel sent
             response.raise_for_status()
-        parsed = _Parsed(params, ctx.now())
+        parsed = _Parsed(params, ctx.now(), ctx.settings.billing_currency)
         for number, line, ended in split_lines(response.iter_bytes()):
             parsed.feed(number, line, ended)
         parsed.close()
@@ -202,8 +208,9 @@ class _Parsed:
     holding a whole year's body.
     """
 
-    def __init__(self, params: dict[str, str], fetched_at: datetime) -> None:
+    def __init__(self, params: dict[str, str], fetched_at: datetime, currency: str = "USD") -> None:
         self.rows: list[tuple[Any, ...]] = []
+        self.currency = currency
         self.params, self.fetched_at = params, fetched_at
         self.raw: list[RawPage] = []
         self.part: list[str] = []
@@ -219,7 +226,7 @@ class _Parsed:
             if not ended:
                 raise TruncatedBody(f"stream ended inside line {number}") from None
             raise _schema(number, f"is not valid JSON ({exc})") from None
-        self.rows.append(charge_row(obj, number))
+        self.rows.append(charge_row(obj, number, self.currency))
 
     def _land(self, number: int, line: bytes) -> None:
         if self.part_bytes + len(line) > RAW_PART_BYTES and self.part:
@@ -243,8 +250,12 @@ class _Parsed:
         return frame.with_columns(pl.col(*MONEY).cast(pl.Decimal(38, 12)))
 
 
-def charge_row(obj: object, number: int) -> tuple[Any, ...]:
-    """One FOCUS line → the ``charges`` columns (plus hidden project name and dimensions)."""
+def charge_row(obj: object, number: int, currency: str = "USD") -> tuple[Any, ...]:
+    """One FOCUS line → the ``charges`` columns (plus hidden project name and dimensions).
+
+    Plausibility at the boundary: the row is in the billing account's ``currency`` and a negative
+    cost is on a credit/adjustment/correction row; otherwise the window fails (nothing written).
+    """
     if not isinstance(obj, dict):
         raise _schema(number, "is not a JSON object")
     if "error" in obj and "BilledCost" not in obj:
@@ -258,6 +269,14 @@ def charge_row(obj: object, number: int) -> tuple[Any, ...]:
     texts = [obj.get(c) for c in TEXT]
     if not all(v is None or type(v) is str for v in texts):  # fast path: all strings already
         texts = [_text(v, c, number) for v, c in zip(texts, TEXT, strict=True)]
+    if texts[_CURRENCY] != currency:
+        raise _schema(
+            number,
+            f"has BillingCurrency {texts[_CURRENCY]!r}, not the billing account's {currency} "
+            "(set BILLING_CURRENCY if the account bills in it)",
+        )
+    money = [_decimal(obj.get(c), c, number) for c in MONEY]
+    _check_sign(obj, money, texts[_CATEGORY], number)
     service = texts[_SERVICE]
     # FOCUS 1.0 called it ProviderName; the Vercel export is Vercel's own bill either way.
     texts[_PROVIDER_NAME] = texts[_PROVIDER_NAME] or obj.get("ProviderName") or "Vercel"
@@ -266,7 +285,7 @@ def charge_row(obj: object, number: int) -> tuple[Any, ...]:
     return (
         PROVIDER,
         ENDPOINT,
-        *[_decimal(obj.get(c), c, number) for c in MONEY],
+        *money,
         *texts,
         start,
         _instant(obj.get("ChargePeriodEnd"), "ChargePeriodEnd", number),
@@ -277,6 +296,19 @@ def charge_row(obj: object, number: int) -> tuple[Any, ...]:
         _text(tags.get("ProjectName"), "Tags.ProjectName", number),
         _json(dims),
     )
+
+
+def _check_sign(obj: dict[str, Any], money: list[str | None], category: str | None, n: int) -> None:
+    for name, value in zip(MONEY, money, strict=True):
+        if name not in COSTS or value is None or not value.startswith("-") or not Decimal(value):
+            continue
+        if category in NEGATIVE_OK or obj.get("ChargeClass") == "Correction":
+            return
+        raise _schema(
+            n,
+            f"has {name} {value.rstrip('0').rstrip('.')} on a {category} row: only Credit and "
+            "Adjustment rows (or ChargeClass Correction) may be negative",
+        )
 
 
 def usage_frame(charges: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 import tomllib
@@ -192,7 +193,15 @@ def load_pricebook(override: Path | None = None) -> PriceBook:
             plans={k: PlanRule(**v) for k, v in base.get("plans", {}).items()},
         )
     except (ValidationError, KeyError) as exc:
-        raise PricingError(f"the shipped pricebook.toml is invalid: {exc}") from exc
+        text = " ".join(str(exc).split())[:300]
+        raise PricingError(f"the shipped pricebook.toml is invalid: {text}") from exc
+
+
+# What an override file may hold (CONTRIBUX_COSTS_PRICES): dated entries and extra OpenAI model
+# families. Anything else was silently ignored before; now a misspelt key names the nearest one.
+OVERRIDE_KEYS = frozenset({"version", "entries", "openai"})
+OVERRIDE_OPENAI_KEYS = frozenset({"families"})
+ENTRY_KEYS = frozenset(PriceEntry.model_fields) - {"origin"}
 
 
 def _read_override(path: Path) -> dict[str, Any]:
@@ -203,14 +212,32 @@ def _read_override(path: Path) -> dict[str, Any]:
             f"cannot read the price override file {path} ({exc.strerror}): fix "
             "CONTRIBUX_COSTS_PRICES or unset it"
         ) from exc
-    return _parse(text, str(path))
+    except UnicodeDecodeError:
+        raise PricingError(f"the price override file {path} is not UTF-8 text") from None
+    data = _parse(text, str(path))
+    _known_keys(data, OVERRIDE_KEYS, f"{path}: unknown section")
+    openai = data.get("openai", {})
+    if not isinstance(openai, dict) or not isinstance(data.get("entries", []), list):
+        raise PricingError(f"{path}: [openai] must be a table and entries a list of tables")
+    _known_keys(openai, OVERRIDE_OPENAI_KEYS, f"{path}: unknown key", "openai.")
+    return data
+
+
+def _known_keys(data: dict[str, Any], known: frozenset[str], what: str, prefix: str = "") -> None:
+    """A key outside ``known`` is an error suggesting the nearest known one."""
+    for key in data:
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+            listed = ", ".join(prefix + k for k in sorted(known))
+            hint = f"; did you mean {prefix}{near[0]}?" if near else f" (known: {listed})"
+            raise PricingError(f"{what} {prefix}{key}{hint}")
 
 
 def _parse(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PricingError(f"{where} is not valid TOML: {exc}") from exc
+        raise PricingError(f"{where} is not valid TOML: {' '.join(str(exc).split())}") from exc
 
 
 def _entries(data: dict[str, Any], origin: str, where: str) -> list[PriceEntry]:
@@ -225,12 +252,19 @@ def _entries(data: dict[str, Any], origin: str, where: str) -> list[PriceEntry]:
             "provider": provider,
             "origin": origin,
         }
+        name = f"{where}: entry {i + 1} ({raw.get('id', '?')})"
+        if origin == "override":
+            _known_keys(raw, ENTRY_KEYS, f"{name} has unknown key")
         try:
             out.append(PriceEntry(**{k: _dec(k, v) for k, v in merged.items()}))
-        except (ValidationError, InvalidOperation) as exc:
-            raise PricingError(
-                f"{where}: entry {i + 1} ({raw.get('id', '?')}) is invalid: {exc}"
-            ) from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(x) for x in first["loc"])
+            got = first.get("input")
+            shown = str(got) if isinstance(got, Decimal) else repr(got)
+            raise PricingError(f"{name} is invalid: {field} = {shown}: {first['msg']}") from None
+        except InvalidOperation:
+            raise PricingError(f"{name}: price, per and included must be decimals") from None
     ids = [e.id for e in out]
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:

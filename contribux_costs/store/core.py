@@ -164,27 +164,35 @@ class Store:
 
     # -- lifecycle -----------------------------------------------------------------------
     def migrate(self) -> list[int]:
-        """Apply every numbered SQL file not applied yet; return the versions applied."""
-        with self.lock:
-            self.con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
-            )
-            done = {
-                r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()
-            }
-        applied = []
-        for version, name, sql in _migrations():
-            if version in done:
-                continue
-            with self.transaction() as con:
+        """Bring the schema to this release's version; return the versions applied.
+
+        Every pending migration is applied in ONE transaction (all or nothing: a failure leaves
+        the database at its old version, untouched). Migrations are additive only, so an older
+        database keeps every row. A database written by a newer release is refused: its tables
+        may hold columns this release would silently ignore or fail on.
+        """
+        known = _migrations()
+        with self.transaction() as con:
+            con.execute(_SCHEMA_MIGRATIONS)
+            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            check_version(self.path, done, [v for v, _, _ in known])
+            applied = []
+            for version, name, sql in known:
+                if version in done:
+                    continue
                 con.execute(sql)
                 con.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                     [version, name, datetime.now(UTC)],
                 )
-            applied.append(version)
+                applied.append(version)
         return applied
+
+    def schema_version(self) -> int:
+        """The highest migration applied (0 for a database without any)."""
+        if "schema_migrations" not in self.tables():
+            return 0
+        return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
     def close(self) -> None:
         with self.lock:
@@ -247,6 +255,28 @@ def _ledger_frame(
     return pl.DataFrame([row])
 
 
+_SCHEMA_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+    "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+)
+
+
+def release_version() -> int:
+    """This release's schema version: its highest migration number."""
+    return max(v for v, _, _ in _migrations())
+
+
+def check_version(path: str, done: set[int], known: list[int]) -> None:
+    """Refuse a database holding a migration this release does not have (a newer release's)."""
+    unknown = sorted(done - set(known))
+    if unknown:
+        raise StoreError(
+            f"the database {path} has schema version {max(done)}, newer than this release's "
+            f"{max(known)} (unknown migration(s) {', '.join(map(str, unknown))}): upgrade "
+            "contribux-costs, or restore a backup made by this release"
+        )
+
+
 def _migrations() -> list[tuple[int, str, str]]:
     folder = resources.files("contribux_costs.store") / "migrations"
     out = []
@@ -258,19 +288,52 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 
 def open_store(path: str | Path = ":memory:", read_only: bool = False) -> Store:
-    """Open (creating folders and applying migrations) the DuckDB store at ``path``."""
+    """Open (creating folders and applying migrations) the DuckDB store at ``path``.
+
+    Every way this can fail for a reason outside the package (a path that cannot be created, a
+    file another process holds, a damaged or truncated file, a database written by a newer
+    release) is one :class:`StoreError` line naming the path.
+    """
     target = str(path)
     if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder for the DuckDB store {target} ({exc.strerror or exc}): "
+                "choose a writable path with --db or CONTRIBUX_COSTS_DB"
+            ) from None
     try:
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.Error as exc:
-        raise StoreError(
-            f"cannot open the DuckDB store at {target}: {exc}. Is another process writing to it? "
-            "Set CONTRIBUX_COSTS_DB to another path if needed."
-        ) from exc
-    con.execute("SET TimeZone = 'UTC'")
+        raise StoreError(_open_failure(target, exc)) from exc
     store = Store(con, target)
-    if not read_only:
-        store.migrate()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            store.migrate()
+        elif "schema_migrations" in store.tables():
+            done = {int(v) for v in store.query("SELECT version FROM schema_migrations")["version"]}
+            check_version(target, done, [v for v, _, _ in _migrations()])
+    except StoreError:
+        store.close()
+        raise
+    except duckdb.Error as exc:
+        store.close()
+        raise StoreError(_open_failure(target, exc)) from exc
     return store
+
+
+def _open_failure(target: str, exc: duckdb.Error) -> str:
+    """One line saying why ``target`` could not be opened and what to do."""
+    text = " ".join(str(exc).split())[:300]
+    if "lock" in text.lower():
+        hint = "another process is using it; wait for it or set CONTRIBUX_COSTS_DB to another path"
+    elif isinstance(exc, duckdb.IOException) and Path(target).is_file():
+        hint = (
+            "the file is damaged or truncated; restore it from a backup "
+            "(contribux-costs restore) or move it away to start over"
+        )
+    else:
+        hint = "choose a writable path with --db or CONTRIBUX_COSTS_DB"
+    return f"cannot open the DuckDB store at {target}: {text}. {hint}"

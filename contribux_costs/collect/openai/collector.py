@@ -28,7 +28,7 @@ from contribux_costs.collect.openai.pages import (
     page_envelope,
 )
 from contribux_costs.collect.openai.tools import TOOL_GROUP_BY, TOOL_METRICS, tool_usage_frame
-from contribux_costs.collect.paginate import CursorPaginator
+from contribux_costs.collect.paginate import CursorPaginator, page_budget
 from contribux_costs.errors import ConfigError, SchemaError
 from contribux_costs.periods import Window
 from contribux_costs.store.slices import RawPage, SliceWrite
@@ -93,7 +93,8 @@ class OpenAICollector:
             "limit": self.limit or MAX_LIMIT[self.bucket_width],
             "group_by": TOOL_GROUP_BY[kind],
         }
-        pages = self._pages(f"organization/usage/{kind}", task.endpoint, params, ctx)
+        budget = _paginator(task.endpoint, task.window, self.bucket_width, params["limit"], ctx)
+        pages = self._pages(f"organization/usage/{kind}", task.endpoint, params, ctx, budget)
         results = [r for p in pages for r in _bucket_results(p[0], task.endpoint)]
         frame = tool_usage_frame(results, kind, task.endpoint, self.bucket_width)
         raw = [RawPage(p[2], p[3], p[1]) for p in pages]
@@ -115,7 +116,7 @@ class OpenAICollector:
         caller = ctx.clients.caller(PROVIDER)
         raw: list[RawPage] = []
         parsed: list[tuple[Future[WidePage], Envelope | WidePage]] = []
-        paginator = CursorPaginator(PROVIDER, task.endpoint)
+        paginator = _paginator(task.endpoint, task.window, self.bucket_width, limit, ctx)
         # Each page's results are parsed in a worker while the next page is asked for (its
         # cursor read ahead from the envelope): pages parse side by side instead of in turn.
         with ThreadPoolExecutor(PARSE_THREADS, thread_name_prefix="openai-parse") as pool:
@@ -142,20 +143,25 @@ class OpenAICollector:
             # api_key_id: attribution by API key (the Costs API's newer group_by value).
             "group_by": ["line_item", "project_id", "api_key_id"],
         }
-        pages = self._pages("organization/costs", COSTS, params, ctx)
+        budget = _paginator(COSTS, task.window, "1d", params["limit"], ctx)
+        pages = self._pages("organization/costs", COSTS, params, ctx, budget)
         results = [r for p in pages for r in _bucket_results(p[0], COSTS)]
-        frame = costs_frame(results)
+        frame = costs_frame(results, ctx.settings.billing_currency)
         raw = [RawPage(p[2], p[3], p[1]) for p in pages]
         return SliceWrite(PROVIDER, COSTS, task.window, {"charges": frame}, raw)
 
     def _pages(
-        self, path: str, endpoint: str, params: dict[str, Any], ctx: CollectContext
+        self,
+        path: str,
+        endpoint: str,
+        params: dict[str, Any],
+        ctx: CollectContext,
+        paginator: CursorPaginator,
     ) -> list[tuple[dict[str, Any], str, dict[str, object], datetime]]:
         """Every page as (parsed, body, params sent, fetched_at), following ``next_page``."""
         client = ctx.clients.client("openai")
         caller = ctx.clients.caller(PROVIDER)
         out = []
-        paginator = CursorPaginator(PROVIDER, endpoint)
         for cursor in paginator:
             sent = dict(params) if cursor is None else {**params, "page": cursor}
             parsed, body = caller.call(endpoint, lambda s=sent: get_json(client, path, s))  # type: ignore[misc]
@@ -163,6 +169,16 @@ class OpenAICollector:
             out.append((page, body, sent, ctx.now()))
             paginator.advance(page.get("next_page") if page.get("has_more") else None)
         return out
+
+
+def _paginator(
+    endpoint: str, window: Window, width: str, limit: int, ctx: CollectContext
+) -> CursorPaginator:
+    """``limit`` counts buckets per page: the window needs span / width / limit pages."""
+    factor = ctx.settings.page_budget_factor
+    budget = page_budget(window, BUCKET_SECONDS[width], limit, factor)
+    why = f"budget for {window} at {limit} {width} buckets a page × {factor:g}"
+    return CursorPaginator(PROVIDER, endpoint, max_pages=budget, why=why)
 
 
 def _concat(wides: list[pl.DataFrame]) -> pl.DataFrame:
@@ -377,9 +393,9 @@ def parse_amount(value: object, endpoint: str = COSTS) -> Decimal:
     return out
 
 
-def costs_frame(results: list[dict[str, Any]]) -> pl.DataFrame:
-    """Costs results → FOCUS-named charge rows billed by OpenAI."""
-    rows = [_cost_row(r) for r in results]
+def costs_frame(results: list[dict[str, Any]], currency: str = CURRENCY) -> pl.DataFrame:
+    """Costs results → FOCUS-named charge rows billed by OpenAI (each checked for plausibility)."""
+    rows = [_cost_row(r, currency, i + 1) for i, r in enumerate(results)]
     if not rows:
         return pl.DataFrame()
     return pl.DataFrame(rows, schema_overrides=_COST_SCHEMA)
@@ -395,7 +411,7 @@ _COST_SCHEMA = {
 }
 
 
-def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
+def _cost_row(r: dict[str, Any], expected: str = CURRENCY, number: int = 1) -> dict[str, Any]:
     amount = r.get("amount")
     if not isinstance(amount, dict) or "value" not in amount:
         raise SchemaError(PROVIDER, COSTS, "a costs result has no amount.value")
@@ -403,6 +419,7 @@ def _cost_row(r: dict[str, Any]) -> dict[str, Any]:
     currency = str(amount.get("currency") or "usd").upper()
     start = datetime.fromtimestamp(r["_start"], UTC)
     line_item = r.get("line_item")
+    _plausible(value, currency, expected, f"result {number} ({start:%Y-%m-%d}, {line_item!r})")
     project = r.get("project_id")
     return {
         "provider": PROVIDER,
@@ -443,6 +460,26 @@ def _cost_tags(r: dict[str, Any]) -> str | None:
     keys = ("project_id", "api_key_id")
     tags = {k: r[k] for k in keys if r.get(k) is not None}
     return json.dumps(tags) if tags else None
+
+
+def _plausible(value: Decimal, currency: str, expected: str, row: str) -> None:
+    """The Costs API documents no credit or refund line items (``CostsResult`` is amount,
+    line_item, project_id: openai/openai-openapi), so a negative amount is never plausible, and
+    an amount in another currency would be added into the wrong totals."""
+    if currency != expected:
+        raise SchemaError(
+            PROVIDER,
+            COSTS,
+            f"{row} has amount.currency {currency!r}, not the billing account's {expected} (set "
+            "BILLING_CURRENCY if the organization bills in it); the window was not loaded",
+        )
+    if value < 0:
+        raise SchemaError(
+            PROVIDER,
+            COSTS,
+            f"{row} has amount.value {value} < 0 and the Costs API marks no line item as a "
+            "credit; the window was not loaded",
+        )
 
 
 def make_collector(settings: object) -> OpenAICollector:

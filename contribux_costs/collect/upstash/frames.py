@@ -168,21 +168,36 @@ def _number(value: object) -> float | None:
         return None
 
 
+def _billing(s: Snapshot) -> Decimal | None:
+    """``total_monthly_billing`` as Decimal: the account bills in USD (Upstash prices only in
+    USD), so the check is that it is a finite amount ≥ 0 (Upstash reports no credits here)."""
+    value = s.stats.get("total_monthly_billing")
+    if _number(value) is None:
+        return None
+    amount = Decimal(str(value))
+    if not amount.is_finite() or amount < 0:
+        raise SchemaError(
+            PROVIDER,
+            STATS,
+            f"database {s.db.id} has total_monthly_billing {value!r}, not a finite amount ≥ 0; "
+            "the window was not loaded",
+        )
+    return amount
+
+
 def snapshots_frame(snaps: list[Snapshot], series: pl.DataFrame) -> pl.DataFrame:
     if not snaps:
         return pl.DataFrame()
     rows = []
     for s in snaps:
         st = s.stats
-        billing = _number(st.get("total_monthly_billing"))
+        billing = _billing(s)
         rows.append(
             {
                 **_base(s),
                 "database_name": s.db.record.get("database_name"),
                 **{k: _number(st.get(k)) for k in SCALARS},
-                "total_monthly_billing": None
-                if billing is None
-                else Decimal(str(st["total_monthly_billing"])),
+                "total_monthly_billing": billing,
                 "info_status": s.info_status,
                 "scalars": json.dumps(
                     {k: v for k, v in st.items() if not isinstance(v, list | dict)}
