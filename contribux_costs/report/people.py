@@ -132,7 +132,7 @@ def unit_costs(drill: Drill, result: AnalysisResult) -> str:
             "<h2>Cost per unit of business</h2><p>No business volumes: set DATABASE_URL (the "
             "[unit_costs] queries) or unit_costs.csv in the analysis config.</p>"
         )
-    frame, dims = unit_table(result)
+    frame, dims = unit_table(drill, result)
     sources = ", ".join(sorted({u.source for u in result.unit_costs}))
     return (
         "<h2>Cost per unit of business</h2><p>The month's cost over business volumes from "
@@ -144,11 +144,12 @@ def unit_costs(drill: Drill, result: AnalysisResult) -> str:
     )
 
 
-def unit_table(result: AnalysisResult) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
-    """Per metric: an "all" row, one row per provider and one per environment. Parts are
-    rounded (largest remainder) to the figures shown on the "all" row, so they add up to it.
-    Dimensions: a part row names its provider or environment and leaves the other empty (it
-    hides under a filter on it); the "all" row hides under any filter."""
+def unit_table(drill: Drill, result: AnalysisResult) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Per metric: an "all" row, one row per provider and one per environment. A part's cost is
+    its cost rows on the metric's days; parts are rounded (largest remainder) to the figures
+    shown on the "all" row, so they add up to it. Dimensions: a part row names its provider or
+    environment and leaves the other empty (it hides under a filter on it); the "all" row hides
+    under any filter."""
     rows: list[dict[str, Any]] = []
     dims: list[dict[str, Any]] = []
     none = dict.fromkeys(SCOPE_DIMS)
@@ -157,13 +158,21 @@ def unit_table(result: AnalysisResult) -> tuple[pl.DataFrame, list[dict[str, Any
         trend = "–" if u.trend_pct_per_week is None else f"{u.trend_pct_per_week:+.1f}%"
         rows.append(_unit_line(u, "all", "all", u.cost_usd, u.cost_per_unit_usd, places, trend))
         dims.append(none)
-        for dim, parts in (("provider", u.by_provider), ("environment", u.by_environment)):
-            costs, per = _unit_parts(u, parts, places)
-            for key in parts:
+        for dim, keys in (("provider", u.by_provider), ("environment", u.by_environment)):
+            costs, per = _unit_parts(u, _day_costs(drill, u, dim, list(keys)), places)
+            for key in keys:
                 where = ("all", key) if dim == "environment" else (key, "all")
                 rows.append(_unit_line(u, *where, costs[key], per[key], places, "–"))
                 dims.append(none | {dim: key})
     return pl.DataFrame(rows), dims
+
+
+def _day_costs(drill: Drill, u: UnitCost, dim: str, keys: list[str]) -> dict[str, Decimal]:
+    """The cost of each ``dim`` value on the days the metric has a volume (as the engine)."""
+    days = pl.Series(list(u.daily_volume), dtype=pl.Date)
+    cur = drill.facts.filter(pl.col("date").is_in(days.implode()))
+    sums = dict(cur.group_by(dim).agg(pl.col("cost").sum()).rows()) if dim in cur.columns else {}
+    return {k: Decimal(str(sums.get(k, 0.0))) for k in keys}
 
 
 def _unit_line(
@@ -176,23 +185,23 @@ def _unit_line(
     trend: str,
 ) -> dict[str, Any]:
     return {"per": u.name, "provider": provider, "environment": env,
-            "volume": f"{u.month_volume:,.0f}", "cost": cost,
-            "cost per unit": _per_unit(per, places), "trend / week": trend}  # fmt: skip
+            "cost per unit": _per_unit(per, places), "cost": cost,
+            "volume": f"{u.month_volume:,.0f}", "trend / week": trend}  # fmt: skip
 
 
 def _unit_parts(
-    u: UnitCost, parts: dict[str, Decimal | None], places: int
+    u: UnitCost, parts: dict[str, Decimal], places: int
 ) -> tuple[dict[str, Decimal], dict[str, Decimal | None]]:
     """Each part's cost (to the cent, adding up to the metric's cost) and cost per unit (to
     ``places`` decimals, adding up to the metric's figure at that precision)."""
-    per = {k: v or Decimal(0) for k, v in parts.items()}
+    costs = round_parts(parts, u.cost_usd)
+    if u.cost_per_unit_usd is None or not u.month_volume:
+        return costs, dict.fromkeys(parts)
     volume = Decimal(str(u.month_volume))
-    costs = round_parts({k: v * volume for k, v in per.items()}, u.cost_usd)
-    if u.cost_per_unit_usd is None:
-        return costs, dict.fromkeys(per)
     scale = Decimal(10) ** (places - 2)  # round_parts works in cents: scale to the places shown
-    scaled = round_parts({k: v * scale for k, v in per.items()}, u.cost_per_unit_usd * scale)
-    return costs, {k: v / scale for k, v in scaled.items()}
+    per = round_parts({k: v / volume * scale for k, v in parts.items()},
+                      u.cost_per_unit_usd * scale)  # fmt: skip
+    return costs, {k: v / scale for k, v in per.items()}
 
 
 def unit_rows(drill: Drill, result: AnalysisResult) -> pl.DataFrame:
