@@ -388,3 +388,35 @@ def test_terminal_view_lists_environments_unit_costs_and_budgets(
     text = format_result(result)
     assert "unallocated $0.00" in text and "per active user" in text
     assert text.count(" of ") >= len(result.budgets)
+
+
+def test_burn_down_forecast_spreads_the_remaining_month_by_share(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.models import BudgetDay
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    total = next(b for b in result.budgets if b.name == "total")
+    cut = total.burn_down[19].actual_cumulative_usd  # as if the month were open on the 21st
+    assert cut is not None
+    days = [
+        d if i < 20 else BudgetDay(day=d.day, forecast_cumulative_usd=cut + 40 * (i - 19),
+                                   remaining_usd=d.remaining_usd)
+        for i, d in enumerate(total.burn_down)
+    ]  # fmt: skip
+    open_month = result.model_copy(
+        update={"budgets": [total.model_copy(update={"burn_down": days})]}
+    )
+    rows = people.burn_rows(Drill(store, JAN), open_month)
+    assert rows.filter(pl.col("series") == "actual")["date"].max() == days[19].day
+    fc = rows.filter(pl.col("series") == "forecast")
+    for d in days[20:]:
+        day = fc.filter(pl.col("date") == d.day)
+        assert abs(day["value"].sum() - float(d.forecast_cumulative_usd or 0)) < 1e-6
+    at20 = rows.filter((pl.col("series") == "actual") & (pl.col("date") == days[19].day))
+    share = at20.filter(pl.col("provider") == "openai")["value"].sum() / at20["value"].sum()
+    last = fc.filter(pl.col("date") == days[-1].day)
+    got = last.filter(pl.col("provider") == "openai")["value"].sum()
+    assert abs(got - share * float(days[-1].forecast_cumulative_usd or 0)) < 1e-6

@@ -297,9 +297,9 @@ def burn_rows(drill: Drill, result: AnalysisResult) -> pl.DataFrame:
         .select("date", pl.lit("actual").alias("series"), *keys, "value")
     )
     parts = [actual]
-    spent = float(cur["cost"].sum())
+    final = actual.filter(pl.col("date") == observed[-1]) if observed else actual.clear()
+    spent = float(final["value"].sum())  # to the last observed day, as the budgets view
     if future and spent:
-        final = actual.filter(pl.col("date") == observed[-1]) if observed else actual.clear()
         for day, cum in future:
             extra = float(cum or 0) - spent
             parts.append(final.with_columns(
