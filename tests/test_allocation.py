@@ -219,24 +219,127 @@ def test_report_sections_show_allocation_unit_costs_and_budgets(
     demo: tuple[Store, AnalysisResult],
 ) -> None:
     from contribux_costs.report import people as sections
+    from contribux_costs.report.drill import Drill
 
-    _, result = demo
-    alloc = sections.allocation_html(result)
+    store, result = demo
+    drill = Drill(store, JAN)
+    alloc = sections.allocation(drill, result)
     for env in ("production", "preview", "staging", "development", "unallocated"):
         assert f"<td>{env}</td>" in alloc
     assert "Every cost row matched an allocation rule." in alloc
     assert result.allocation is not None
     assert f"${result.allocation.total_usd:,.2f}" in alloc
-    units = sections.unit_cost_html(result)
+    units = sections.unit_costs(drill, result)
     assert "active user" in units and "AI analysis" in units and "from demo" in units
-    budgets = sections.budget_html(result)
-    assert budgets.count("<tr>") == len(result.budgets) + 1
-    for fig in (
-        sections.allocation_chart(result),
-        sections.unit_cost_chart(result),
-        sections.budget_chart(result),
-    ):
-        assert fig.data and all(len(trace.x) for trace in fig.data)
+    budgets = sections.budgets(drill, result)
+    table = budgets[budgets.index("<table") : budgets.index("</table>")]
+    assert table.count("<tr") == len(result.budgets) + 1
+    # every table and chart of the three sections is a drill-down widget
+    assert alloc.count("<table") + units.count("<table") + table.count("<table") == sum(
+        w["type"] != "chart" for w in drill.widgets
+    )
+    charts = [w for w in drill.widgets if w["type"] == "chart"]
+    assert [w["series"] for w in charts] == ["provider", "unit", "series"]
+    for w in charts:
+        assert drill.sources[w["src"]]["data"][0]  # rows to re-draw from
+
+
+def test_environment_and_owner_pivots_add_up_to_the_allocation(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    assert result.allocation is not None
+    drill = Drill(store, JAN)
+    for by, engine in (("environment", result.allocation.by_environment),
+                       ("owner", result.allocation.by_owner)):  # fmt: skip
+        frame = drill.month_costs(by, {}, keep=("unallocated",))
+        shown = dict(zip(frame[by].to_list(), frame["cost"].to_list(), strict=True))
+        total = shown.pop("total")
+        assert shown == {k: float(v) for k, v in engine.items()}  # unallocated $0 listed
+        assert round(sum(shown.values()), 2) == total == float(result.allocation.total_usd)
+
+
+def test_shared_split_rows_carry_provider_environment_and_owner(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    frame, dims = people.shared_rows(Drill(store, JAN), result)
+    assert frame.height == len(dims) > 0
+    for target, d in zip(frame["allocated to"].to_list(), dims, strict=True):
+        assert d == {"provider": "vercel", "environment": target.split("/")[0],
+                     "owner": target.split("/")[1]}  # fmt: skip
+
+
+def test_unit_cost_parts_add_up_to_the_figures_shown(demo: tuple[Store, AnalysisResult]) -> None:
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    assert result.allocation is not None
+    frame, dims = people.unit_table(Drill(store, JAN), result)
+    for u in result.unit_costs:
+        mine = frame.filter(pl.col("per") == u.name)
+        top = mine.row(0, named=True)
+        assert top["provider"] == top["environment"] == "all" and top["cost"] == u.cost_usd
+        places = Decimal(top["cost per unit"].lstrip("$")).as_tuple().exponent
+        for dim in ("provider", "environment"):
+            part = mine.filter(pl.col(dim) != "all")
+            assert sum(part["cost"].to_list(), Decimal(0)) == u.cost_usd
+            per = sum((Decimal(v.lstrip("$")) for v in part["cost per unit"]), Decimal(0))
+            if dim == "provider":  # the demo has a volume every day: the month's provider cost
+                got = dict(zip(part["provider"], part["cost"], strict=True))
+                assert got == result.allocation.by_provider
+            assert per == u.cost_per_unit_usd.quantize(Decimal(1).scaleb(places))  # type: ignore[union-attr]
+    assert dims[0] == {"provider": None, "environment": None, "owner": None}
+    assert {"provider": "openai", "environment": None, "owner": None} in dims
+
+
+def test_daily_unit_rows_add_up_to_the_engine_cost_per_unit(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    rows = people.unit_rows(Drill(store, JAN), result)
+    assert {"provider", "environment", "owner"} <= set(rows.columns)
+    for u in result.unit_costs:
+        day = rows.filter(pl.col("unit") == u.name).group_by("date").agg(pl.col("value").sum())
+        got = dict(day.iter_rows())
+        for d, v in u.daily.items():
+            if v is not None:
+                assert abs(got[d] - float(v)) < 1e-5, (u.name, d)
+
+
+def test_burn_down_rows_follow_the_selection_and_its_budget(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    rows = people.burn_rows(Drill(store, JAN), result)
+    last = rows.filter(pl.col("series") == "actual")["date"].max()
+    end = rows.filter((pl.col("series") == "actual") & (pl.col("date") == last))
+    views = {b.name: b for b in result.budgets}
+    assert round(end["value"].sum(), 2) == float(views["total"].actual_usd)
+    openai = end.filter(pl.col("provider") == "openai")["value"].sum()
+    assert round(openai, 2) == float(views["openai"].actual_usd)
+    budget = rows.filter(pl.col("exact"))
+    assert not rows.filter(pl.col("series") != "budget")["exact"].any()
+    lines = {
+        (r["provider"], r["environment"], r["owner"]): r["value"]
+        for r in budget.unique(["provider", "environment", "owner"]).iter_rows(named=True)
+    }
+    assert lines[(None, None, None)] == float(views["total"].budget_usd)
+    assert lines[("openai", None, None)] == float(views["openai"].budget_usd)
+    assert lines[(None, "preview", None)] == float(views["preview"].budget_usd)
+    assert lines[(None, None, "ai")] == float(views["ai"].budget_usd)
 
 
 def test_rows_built_before_allocation_are_labelled_by_the_next_analysis(
@@ -288,3 +391,35 @@ def test_terminal_view_lists_environments_unit_costs_and_budgets(
     text = format_result(result)
     assert "unallocated $0.00" in text and "per active user" in text
     assert text.count(" of ") >= len(result.budgets)
+
+
+def test_burn_down_forecast_spreads_the_remaining_month_by_share(
+    demo: tuple[Store, AnalysisResult],
+) -> None:
+    from contribux_costs.models import BudgetDay
+    from contribux_costs.report import people
+    from contribux_costs.report.drill import Drill
+
+    store, result = demo
+    total = next(b for b in result.budgets if b.name == "total")
+    cut = total.burn_down[19].actual_cumulative_usd  # as if the month were open on the 21st
+    assert cut is not None
+    days = [
+        d if i < 20 else BudgetDay(day=d.day, forecast_cumulative_usd=cut + 40 * (i - 19),
+                                   remaining_usd=d.remaining_usd)
+        for i, d in enumerate(total.burn_down)
+    ]  # fmt: skip
+    open_month = result.model_copy(
+        update={"budgets": [total.model_copy(update={"burn_down": days})]}
+    )
+    rows = people.burn_rows(Drill(store, JAN), open_month)
+    assert rows.filter(pl.col("series") == "actual")["date"].max() == days[19].day
+    fc = rows.filter(pl.col("series") == "forecast")
+    for d in days[20:]:
+        day = fc.filter(pl.col("date") == d.day)
+        assert abs(day["value"].sum() - float(d.forecast_cumulative_usd or 0)) < 1e-6
+    at20 = rows.filter((pl.col("series") == "actual") & (pl.col("date") == days[19].day))
+    share = at20.filter(pl.col("provider") == "openai")["value"].sum() / at20["value"].sum()
+    last = fc.filter(pl.col("date") == days[-1].day)
+    got = last.filter(pl.col("provider") == "openai")["value"].sum()
+    assert abs(got - share * float(days[-1].forecast_cumulative_usd or 0)) < 1e-6

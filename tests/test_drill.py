@@ -39,9 +39,9 @@ def test_facts_add_up_to_the_month_and_carry_the_filter_dimensions(store: Store)
     month = facts.filter(pl.col("date") >= JAN.first_day)
     assert abs(Decimal(str(month["cost"].sum())) - month_total(store, JAN)) < Decimal("0.01")
     assert facts["date"].min() == Month.parse("2024-12").first_day  # history for the charts
-    # no allocation columns on this store: environment comes from Vercel's own tag, no owner
-    assert "owner" not in facts.columns
-    assert set(month["environment"].drop_nulls()) == {"production", "preview"}
+    # the allocation columns (x_environment, x_owner) give every row an environment and owner
+    assert set(month["environment"]) == {"production", "preview", "staging", "development"}
+    assert month["owner"].null_count() == 0
     models = set(month.filter(pl.col("provider") == "openai")["model"].drop_nulls())
     assert {"gpt-4o", "gpt-4o-mini"} <= models  # dated ids folded into families
     assert (
@@ -50,22 +50,21 @@ def test_facts_add_up_to_the_month_and_carry_the_filter_dimensions(store: Store)
     )
 
 
-def test_allocation_columns_light_up_environment_and_owner(db: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "alloc.duckdb"
+def test_without_allocation_columns_environment_falls_back_to_the_tag(
+    db: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "old.duckdb"
     shutil.copyfile(db, copy)
-    with open_store(copy) as store:  # what the allocation issue adds to focus_charges
-        store.con.execute("ALTER TABLE focus_charges ADD COLUMN x_environment VARCHAR")
-        store.con.execute("ALTER TABLE focus_charges ADD COLUMN x_owner VARCHAR")
-        store.con.execute(
-            "UPDATE focus_charges SET x_environment = CASE WHEN ResourceId LIKE '%dev%' "
-            "THEN 'development' ELSE 'production' END, x_owner = 'team-' || x_provider"
-        )
-        assert dimension_sql(store)["environment"] == "x_environment"
+    with open_store(copy) as store:  # a store from before the allocation columns
+        store.con.execute("ALTER TABLE focus_charges DROP COLUMN x_environment")
+        store.con.execute("ALTER TABLE focus_charges DROP COLUMN x_owner")
+        assert dimension_sql(store)["environment"] == "json_extract_string(Tags, '$.Environment')"
         facts = cost_facts(store, JAN)
         drill = Drill(store, JAN)
-    assert drill.dims == ["provider", "environment", "owner", "service", "resource", "model"]
-    assert set(facts["environment"]) == {"development", "production"}
-    assert set(facts["owner"]) == {"team-openai", "team-vercel", "team-neon", "team-upstash"}
+    assert drill.dims == ["provider", "environment", "service", "resource", "model"]
+    month = facts.filter(pl.col("date") >= JAN.first_day)
+    assert set(month["environment"].drop_nulls()) == {"production", "preview"}  # Vercel's tag
+    assert "owner" not in facts.columns
 
 
 def test_usage_rows_get_the_environment_their_resource_has(store: Store) -> None:
@@ -99,7 +98,7 @@ def test_anomaly_rows_link_to_the_filters_of_their_cause(store: Store) -> None:
     page = sections.anomalies(Drill(store, JAN), result)
     assert "driven by model gpt-4o in project proj_contribux_prod" in page
     assert "#cc:provider=openai&amp;from=2025-01-10&amp;model=gpt-4o" in page
-    assert "resource=proj_contribux_prod&amp;to=2025-01-17" in page
+    assert "resource=proj_contribux_prod&amp;environment=production&amp;to=2025-01-17" in page
 
 
 def test_cells_show_yes_no_and_thousands() -> None:

@@ -173,3 +173,44 @@ def test_pages_fit_in_two_megabytes(rendered: tuple[Path, Path]) -> None:
     _, reports = rendered
     for page in sorted((reports / "2025-01").glob("*.html")):
         assert page.stat().st_size <= 2_000_000, (page.name, page.stat().st_size)
+
+
+@pytest.mark.browser
+def test_budget_line_and_allocation_pivots_follow_the_filters(
+    rendered: tuple[Path, Path],
+) -> None:
+    """The burn-down's budget line is the budget of exactly the selection (none where no budget
+    matches); the environment pivot keeps "unallocated" and its total is the rows shown."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.report_helpers import CHROMIUM_ARGS
+
+    _, reports = rendered
+    budget = """() => {
+      const w = JSON.parse(document.getElementById('cc-data').textContent).widgets
+        .find(w => w.exact);
+      const t = document.getElementById(w.id).data.find(t => t.name === 'budget');
+      return t ? [...new Set(t.y)] : [];
+    }"""
+    pivot = """() => {
+      const t = [...document.querySelectorAll('table.cc')].find(
+        t => t.tHead.rows[0].cells[0].textContent === 'environment');
+      return [...t.tBodies[0].rows].map(r => [r.cells[0].textContent,
+        Math.round(parseFloat(r.cells[1].getAttribute('data-v')) * 100)]);
+    }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto((reports / "2025-01" / "report.html").as_uri(), wait_until="load")
+        seen, pivots = [page.evaluate(budget)], []
+        for dim, value in (("provider", "openai"), ("environment", "preview")):
+            page.select_option(f"#cc-filters select[data-dim={dim}]", value)
+            page.wait_for_timeout(100)
+            seen.append(page.evaluate(budget))
+            pivots.append(page.evaluate(pivot))
+        browser.close()
+    assert seen == [[4000], [2000], []]  # total; openai's; no budget for openai in preview
+    *parts, total = pivots[0]  # openai: its environments, unallocated kept at $0, then the total
+    assert total[0] == "total" and total[1] == sum(c for _, c in parts)
+    assert ["unallocated", 0] in parts and ["preview", 0] not in parts and len(parts) >= 2
+    assert pivots[1] == [["unallocated", 0]]  # openai has no preview cost

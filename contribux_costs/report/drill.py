@@ -22,6 +22,7 @@ for an active filter is hidden (a budget alert has no provider).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -227,14 +228,20 @@ class Drill:
         return table(frame, money_cols, signed, table_id=tid, row_dims=rows or None)
 
     def pivot(
-        self, frame: pl.DataFrame, by: str, where: dict[str, str] | None = None, title: str = ""
+        self,
+        frame: pl.DataFrame,
+        by: str,
+        where: dict[str, str] | None = None,
+        title: str = "",
+        keep: Sequence[str] = (),
     ) -> str:
         """A cost summary by ``by`` (cost in the selected days, the previous month, change),
-        re-summed from the facts on every filter change; ``frame`` is its first rendering."""
+        re-summed from the facts on every filter change; ``frame`` is its first rendering.
+        ``keep``: values of ``by`` listed even at $0 (e.g. "unallocated", always shown)."""
         tid = self._id("pivot")
         self.widgets.append(
             {"id": tid, "type": "pivot", "by": by, "where": where or {}, "title": title,
-             "month": str(self.month), "prev": str(self.month.prev)}
+             "month": str(self.month), "prev": str(self.month.prev), "keep": list(keep)}
         )  # fmt: skip
         signed = ("change",) if "change" in frame.columns else ()
         money = [c for c in ("cost", "previous", "change") if c in frame.columns]
@@ -254,19 +261,26 @@ class Drill:
         html = self.pivot(rows.select(*dims, "cost", "days"), ",".join(dims), title="explorer")
         return html.replace('class="cc-scroll"', 'class="cc-scroll cc-tall"', 1)
 
-    def costs_by(self, by: str, where: dict[str, str]) -> str:
-        """A pivot of the month's cost by one dimension within ``where`` (e.g. Neon by project)."""
+    def costs_by(self, by: str, where: dict[str, str], keep: Sequence[str] = ()) -> str:
+        """A pivot of the month's cost by one dimension within ``where`` (e.g. Neon by project),
+        with a total row; ``keep`` as in :meth:`pivot`."""
         if by not in self.dims:
             return ""
+        return self.pivot(self.month_costs(by, where, keep), by, where, keep=keep)
+
+    def month_costs(self, by: str, where: dict[str, str], keep: Sequence[str] = ()) -> pl.DataFrame:
+        """The month's cost by ``by`` within ``where`` to the cent, ``keep`` values at $0 where
+        absent, largest first, and a total row equal to the sum of the rows shown (the page's
+        first rendering; the script re-sums it the same way under a filter)."""
         cond = [pl.col(k) == v for k, v in where.items() if k in self.facts.columns]
         part = self.facts.filter(*cond) if cond else self.facts
         cur = part.filter(pl.col("date") >= self.month.first_day)
-        frame = (
-            cur.group_by(by).agg(pl.col("cost").sum()).sort("cost", descending=True)
-            if cur.height
-            else pl.DataFrame({by: [], "cost": []})
-        )
-        return self.pivot(frame, by, where)
+        sums = {str(k): float(v) for k, v in cur.group_by(by).agg(pl.col("cost").sum()).rows()}
+        sums = _to_cents({x: 0.0 for x in keep} | sums)
+        rows = sorted(((k, v) for k, v in sums.items() if v or k in keep), key=lambda kv: -kv[1])
+        if len(rows) > 1:
+            rows.append(("total", round(sum(v for _, v in rows), 2)))
+        return pl.DataFrame(rows, schema={by: pl.String, "cost": pl.Float64}, orient="row")
 
     def usage_rows(self, usage: pl.DataFrame, provider: str) -> pl.DataFrame:
         """A usage series (date, resource, value) with its provider and the environment/owner
@@ -322,6 +336,17 @@ class Drill:
         return (
             f'<script type="application/json" id="cc-data">{data}</script><script>{code}</script>'
         )
+
+
+def _to_cents(values: dict[str, float]) -> dict[str, float]:
+    """To the cent by largest remainder: the parts add up to their rounded exact sum (the same
+    rule as ``toCents`` in drill.js, which re-sums under a filter)."""
+    target = round(sum(values.values()) * 100)
+    floors = {k: math.floor(v * 100 + 1e-7) for k, v in values.items()}
+    order = sorted(values, key=lambda k: -(values[k] * 100 - floors[k]))
+    for k in order[: max(target - sum(floors.values()), 0)]:
+        floors[k] += 1
+    return {k: v / 100 for k, v in floors.items()}
 
 
 def _json_default(value: object) -> object:

@@ -39,6 +39,16 @@
     return true;
   }
 
+  function cents(v) { return Math.round(v * 100) / 100; }
+  function toCents(list, key) {  // largest remainder (same as drill.py's _to_cents)
+    var target = Math.round(sum(list, key) * 100);
+    var fl = list.map(function (s) { return Math.floor(s[key] * 100 + 1e-7); });
+    var missing = target - fl.reduce(function (a, b) { return a + b; }, 0);
+    var order = list.map(function (s, i) { return i; }).sort(function (a, b) {
+      return (list[b][key] * 100 - fl[b]) - (list[a][key] * 100 - fl[a]) || a - b; });
+    for (var i = 0; i < missing && i < order.length; i++) fl[order[i]] += 1;
+    list.forEach(function (s, i) { s[key] = fl[i] / 100; });
+  }
   function sum(list, key) { var t = 0; list.forEach(function (r) { t += r[key] || 0; }); return t; }
   function group(list, keyf, valf) {
     var m = {}, order = [];
@@ -112,11 +122,18 @@
     ];
   }
 
+  // A row flagged ``exact`` (a budget's line) belongs to one selection only: its non-empty
+  // dimensions must be exactly the active filters among ``w.exact`` (the total budget: none).
+  function exact(w, r) {
+    if (!w.exact || !r.exact) return true;
+    return w.exact.every(function (d) { return (r[d] === null || r[d] === undefined) === !state[d]; });
+  }
+
   function drawChart(w) {
     var div = document.getElementById(w.id);
     if (!div || !window.Plotly) return;
     var src = rows(w.src), has = D.sources[w.src].colset;
-    var list = src.filter(function (r) { return match(r, has, w.ignore, w.where || {}); });
+    var list = src.filter(function (r) { return match(r, has, w.ignore, w.where || {}) && exact(w, r); });
     var traces = w.kind === "hbar" ? hbarTraces(w, list)
       : w.kind === "forecast" ? forecastTraces(w, list, src.filter(function (r) {
         return match(r, {}, [], w.where || {}); }))
@@ -173,12 +190,17 @@
       if (!(k in out)) { out[k] = { cost: 0, previous: 0, days: {} }; by.forEach(function (b) { out[k][b] = r[b]; }); order.push(k); }
       return out[k];
     }
+    (w.keep || []).forEach(function (v) { var r = {}; r[by[0]] = v; slot(r).kept = true; });
     cur.forEach(function (r) { var s = slot(r); s.cost += r.cost; s.days[r.date] = 1; });
     var cols = [].map.call(t.tHead.rows[0].cells, function (c) { return c.textContent; });
     if (cols.indexOf("previous") >= 0) prev.forEach(function (r) { slot(r).previous += r.cost; });
-    var list = order.map(function (k) { var s = out[k]; s.change = s.cost - s.previous;
-      s.days = Object.keys(s.days).length; return s; })
-      .filter(function (s) { return Math.abs(s.cost) >= 0.005 || Math.abs(s.previous) >= 0.005; })
+    // to the cent by largest remainder: the total row is the sum of exactly the figures shown
+    // and the selection's total to the cent
+    var list = order.map(function (k) { var s = out[k]; s.days = Object.keys(s.days).length; return s; });
+    toCents(list, "cost");
+    toCents(list, "previous");
+    list = list.map(function (s) { s.change = cents(s.cost - s.previous); return s; })
+      .filter(function (s) { return s.kept || s.cost !== 0 || s.previous !== 0; })
       .sort(function (a, b) { return b.cost - a.cost; });
     var money_ = { cost: 1, previous: 1, change: 1 };
     function tr(s, total) {
@@ -191,7 +213,8 @@
     }
     var html = list.map(function (s) { return tr(s, false); }).join("");
     if (list.length > 1 && w.title !== "explorer") {  // the total of exactly the rows shown
-      var tot = { cost: sum(list, "cost"), previous: sum(list, "previous"), change: sum(list, "change") };
+      var tot = { cost: cents(sum(list, "cost")), previous: cents(sum(list, "previous")),
+        change: cents(sum(list, "change")) };
       tot[by[0]] = "total";
       html += tr(tot, true);
     }
