@@ -9,10 +9,11 @@ a failing notebook never leaves a half-written report.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -26,6 +27,11 @@ from contribux_costs.store import open_store
 
 REPORT_NOTEBOOKS = ("report", "cache")
 TEMPLATES = Path(__file__).parent / "templates"
+# A staging folder older than this is a leftover of a killed render, not one in progress.
+STALE_STAGING_SECONDS = 15 * 60
+# The kernel's own warnings (e.g. "Kernel is running over TCP without encryption": it listens on
+# localhost only) are noise on the terminal; its errors still show.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def default_notebook_dir() -> Path:
@@ -50,15 +56,20 @@ def render_month(
 ) -> RenderedMonth:
     """Execute and convert every report notebook for ``month``; publish; update the index."""
     t0 = time.perf_counter()
+    # Every path is absolute before anything runs: nothing below depends on the working directory.
     db_path = db_path.resolve()
+    reports_dir = reports_dir.resolve()
     facts = _month_facts(month, db_path)
-    nb_dir = notebook_dir or default_notebook_dir()
+    nb_dir = (notebook_dir or default_notebook_dir()).resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_staging(reports_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{month}-", dir=reports_dir))
     try:
-        # Each notebook runs in its own kernel: render them side by side (kernel start-up and
-        # imports dominate, and the machine has more than one core).
-        with ThreadPoolExecutor(max_workers=len(notebooks)) as pool:
+        # Each notebook renders in its own process (and kernel), side by side: papermill changes
+        # the process's working directory while it reads, writes and runs a notebook, so two
+        # renders sharing one process race (defect: "output folder reports/.tmp-… doesn't exist").
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=len(notebooks), mp_context=ctx) as pool:
             futures = [
                 pool.submit(_render_one, nb_dir / f"{name}.ipynb", staging, month, db_path)
                 for name in notebooks
@@ -74,6 +85,18 @@ def render_month(
     return RenderedMonth(
         str(month), target, [target / f.name for f in files], time.perf_counter() - t0
     )
+
+
+def clean_stale_staging(reports_dir: Path, older_than: float = STALE_STAGING_SECONDS) -> None:
+    """Remove ``.tmp-*``/``.old-*`` folders left by a render that was killed (a failing render
+    removes its own); recent ones may belong to a render still running."""
+    cutoff = time.time() - older_than
+    for leftover in [*reports_dir.glob(".tmp-*"), *reports_dir.glob(".old-*")]:
+        try:
+            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
@@ -111,7 +134,9 @@ def _render_one(notebook: Path, staging: Path, month: Month, db_path: Path) -> P
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
+            # Safe here: this process renders this one notebook (see render_month).
             cwd=str(notebook.parent),
+            extra_arguments=KERNEL_ARGS,
         )
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, month)
