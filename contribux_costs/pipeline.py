@@ -62,8 +62,9 @@ def reprice(settings: Settings, store: Store, window: Window, report: CollectRep
     for month in window.months():
         try:
             # The user's negotiated prices (CONTRIBUX_COSTS_PRICES) override the list prices.
-            build_focus(store, month, load_pricebook(settings.contribux_costs_prices))
+            built = build_focus(store, month, load_pricebook(settings.contribux_costs_prices))
             result.windows_ok += 1
+            result.rows += built.rows
         except CostsError as exc:
             result.windows_failed += 1
             result.errors.append(f"pricing {month}: {exc}")

@@ -74,6 +74,8 @@ class CostOptimizer:
             anomalies=anomalies,
             time_to_limit=guarded(ctx, scaling.time_to_limits),
         )
+        result.month_state = m.phase(ctx.as_of)
+        result.next_month_forecast = overview.next_month_forecast(ctx)
         result.alerts = alerts_mod.evaluate(result, ctx.cfg)
         result.data_quality = list(ctx.notes)
         return result

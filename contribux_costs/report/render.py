@@ -100,12 +100,14 @@ def clean_stale_staging(reports_dir: Path, older_than: float = STALE_STAGING_SEC
 
 
 def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
+    summary.refuse_future(month)
     if not db_path.exists():
         raise ReportError(
             f"no database at {db_path}: run `contribux-costs collect --month {month}` first"
         )
     with open_store(db_path, read_only=True) as store:
-        if not summary.has_data(store, month):
+        state = summary.month_state(store, month)
+        if not state.collected:
             raise ReportError(
                 f"no collected data for {month} in {db_path}: run "
                 f"`contribux-costs collect --month {month}` first"
@@ -113,7 +115,9 @@ def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
         return {
             "month": str(month),
             "total_usd": str(summary.month_total(store, month)),
-            "partial": not month.is_complete(),
+            "state": state.phase,
+            "partial": state.phase == "open",
+            "as_of": state.today.isoformat(),
             "demo": summary.is_demo(store),
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -214,11 +218,8 @@ def write_index(reports_dir: Path) -> Path:
             f'<a href="{escape(folder)}/{escape(p.name)}">{escape(p.stem)}</a>'
             for p in sorted(facts_file.parent.glob("*.html"))
         )
-        flags = " ".join(
-            f
-            for f, on in (("partial", facts.get("partial")), (DEMO_LABEL, facts.get("demo")))
-            if on
-        )
+        partial = f"in progress (to {facts.get('as_of', '?')})" if facts.get("partial") else ""
+        flags = " ".join(f for f, on in ((partial, partial), (DEMO_LABEL, facts.get("demo"))) if on)
         rows.append(
             f"<tr><td>{escape(facts['month'])}</td>"
             f"<td class='num'>${float(facts['total_usd']):,.2f}</td>"
