@@ -219,7 +219,9 @@ def write_index(reports_dir: Path) -> Path:
             for p in sorted(facts_file.parent.glob("*.html"))
         )
         partial = f"in progress (to {facts.get('as_of', '?')})" if facts.get("partial") else ""
-        flags = " ".join(f for f, on in ((partial, partial), (DEMO_LABEL, facts.get("demo"))) if on)
+        flags = " · ".join(
+            f for f, on in ((partial, partial), (DEMO_LABEL, facts.get("demo"))) if on
+        )
         rows.append(
             f"<tr><td>{escape(facts['month'])}</td>"
             f"<td class='num'>${float(facts['total_usd']):,.2f}</td>"

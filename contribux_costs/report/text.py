@@ -22,6 +22,13 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
         f"(range {money(p.lower_usd)}–{money(p.upper_usd)}, "
         f"{'closed: actual' if p.closed else 'month-to-date ' + money(p.month_to_date_usd)})"
     )
+    nm = result.next_month_forecast
+    if nm is not None:  # the report's forecast, with the same interval and error figure
+        err = "n/a" if nm.backtest_error_pct is None else f"{nm.backtest_error_pct:.0f}%"
+        lines.append(
+            f"next month {nm.month}: {money(nm.point_usd)} ({nm.interval:.0%} interval "
+            f"{money(nm.lower_usd)}–{money(nm.upper_usd)}, backtest error (WAPE) {err})"
+        )
     lines.append("")
     lines.append(f"{'provider':<10} {'cost':>12}  source")
     for name, u in sorted(result.current_usage.items(), key=lambda kv: -kv[1].cost_usd):
