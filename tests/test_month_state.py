@@ -98,3 +98,14 @@ def test_month_state_phases(demo: Path) -> None:
     )
     assert (feb.phase, feb.collected, feb.days_elapsed) == ("future", False, 0)
     assert (old.phase, old.collected) == ("closed", False)
+
+
+def test_library_refuses_a_future_month_too(demo: Path) -> None:
+    from contribux_costs import CostOptimizer
+    from contribux_costs.errors import ConfigError
+
+    with (
+        open_store(demo, read_only=True) as store,
+        pytest.raises(ConfigError, match="2025-02 has not started"),
+    ):
+        CostOptimizer(store).analyze_usage("2025-02", as_of=date(2025, 1, 20))

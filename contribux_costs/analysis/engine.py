@@ -59,7 +59,9 @@ class CostOptimizer:
         """Analyze ``month`` (``"YYYY-MM"``). ``as_of`` = today (UTC) unless given: days from
         ``as_of`` on are forecast for an open month; a closed month is all actuals."""
         m = month if isinstance(month, Month) else Month.parse(month)
-        ctx = RuleContext(self.store, m, self.config, as_of or datetime.now(UTC).date())
+        today = as_of or datetime.now(UTC).date()
+        summary.refuse_future(m, today)  # the one month-state rule: nothing to analyze yet
+        ctx = RuleContext(self.store, m, self.config, today)
         overview.refresh_focus(ctx)
         usage = overview.current_usage(ctx)
         projection = overview.projection(ctx)
