@@ -103,6 +103,19 @@ def test_analyze_json_carries_the_reports_forecast(
     assert money(Decimal(nm["lower_usd"])) in screen.forecast_text
 
 
+def test_analyze_table_total_is_the_sum_of_its_provider_rows(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", "--month", "2025-01", "--db", str(demo)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    total = next(ln for ln in lines if ln.startswith("month total: "))
+    head = lines.index(next(ln for ln in lines if ln.startswith("provider ")))
+    rows = [ln.split()[1] for ln in lines[head + 1 : head + 5]]
+    shown = sum((Decimal(v.lstrip("$").replace(",", "")) for v in rows), Decimal(0))
+    assert total.startswith(f"month total: {money(shown)} ")
+    assert "next month 2025-02: " in "\n".join(lines)
+
+
 def test_savings_headline_is_the_sum_of_the_rows_listed(demo: Path) -> None:
     screen, result = _screen(demo, JAN)
     listed = screen.top_recommendations["saving / month"].to_list()
