@@ -233,10 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
 
     al = sub.add_parser(
-        "alerts", help="evaluate alert rules; exit 1 when one at/above --min-severity fires"
+        "alerts",
+        help="evaluate alert rules; print (and --notify) those at or above --min-severity, "
+        "exit 1 if any",
     )
     al.add_argument("--month", help="YYYY-MM (default: the previous full month)")
-    al.add_argument("--min-severity", default="medium", help="info|low|medium|high|critical")
+    al.add_argument(
+        "--min-severity",
+        default="medium",
+        help="info|low|medium|high|critical: what is printed, posted and counted (default medium)",
+    )
     al.add_argument("--notify", metavar="URL", help="post the alerts to a Slack-compatible webhook")
     al.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     al.set_defaults(func=cmd_alerts)
