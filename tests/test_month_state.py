@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from contribux_costs.cli import main
-from contribux_costs.focus.summary import month_state
+from contribux_costs.focus.summary import latest_collected, month_state
 from contribux_costs.periods import Month
 from contribux_costs.store import open_store
 from tests.report_helpers import demo_db
@@ -109,3 +109,36 @@ def test_library_refuses_a_future_month_too(demo: Path) -> None:
         pytest.raises(ConfigError, match="2025-02 has not started"),
     ):
         CostOptimizer(store).analyze_usage("2025-02", as_of=date(2025, 1, 20))
+
+
+def test_latest_collected_month(demo: Path, tmp_path: Path) -> None:
+    with open_store(demo, read_only=True) as store:
+        assert latest_collected(store) == Month.parse("2025-01")
+    with open_store(tmp_path / "empty.duckdb") as empty:
+        assert latest_collected(empty) is None
+
+
+@pytest.mark.slow
+def test_explore_opens_on_the_latest_collected_month_with_a_hint(
+    demo: Path, tmp_path: Path
+) -> None:
+    import nbformat
+    import papermill as pm
+
+    from tests.report_helpers import REPO
+
+    out = tmp_path / "explore.ipynb"
+    for month, expected in ((None, "month 2025-01: closed"), ("2023-05", "nothing collected")):
+        params: dict[str, object] = {"db_path": str(demo)}
+        if month:
+            params["month"] = month
+        pm.execute_notebook(
+            str(REPO / "notebooks" / "explore.ipynb"),
+            str(out),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+        )
+        cells = nbformat.read(str(out), as_version=4).cells
+        text = str([o for c in cells if c.cell_type == "code" for o in c.get("outputs", [])])
+        assert expected in text

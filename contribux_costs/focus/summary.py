@@ -185,17 +185,14 @@ def require_collected(
 
 
 def latest_collected(store: Store, today: date | None = None) -> Month | None:
-    """The latest month (not in the future) a successful collection run covered, or None."""
+    """The latest month (up to today) holding collected usage or charges, or None."""
     today = today or datetime.now(UTC).date()
-    end = store.scalar(
-        "SELECT max(least(window_end, ?)) FROM ingest_ledger WHERE status = 'ok'",
-        [datetime.combine(today, datetime.min.time(), UTC) + _DAY],
+    last = store.scalar(
+        "SELECT max(d) FROM (SELECT max(billing_date) AS d FROM usage WHERE billing_date <= ? "
+        "UNION ALL SELECT max(x_billing_date) FROM charges WHERE x_billing_date <= ?)",
+        [today, today],
     )
-    if end is None:
+    if last is None:
         return None
-    # window_end is exclusive: the month holding the instant just before it.
-    return Month.containing((end - _INSTANT).date())
-
-
-_DAY = timedelta(days=1)
-_INSTANT = timedelta(microseconds=1)
+    month = Month.containing(last)
+    return month if has_data(store, month) else None
