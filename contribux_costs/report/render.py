@@ -9,11 +9,10 @@ a failing notebook never leaves a half-written report.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -29,9 +28,10 @@ REPORT_NOTEBOOKS = ("report", "cache")
 TEMPLATES = Path(__file__).parent / "templates"
 # A staging folder older than this is a leftover of a killed render, not one in progress.
 STALE_STAGING_SECONDS = 15 * 60
-# The kernel's own warnings (e.g. "Kernel is running over TCP without encryption": it listens on
-# localhost only) are noise on the terminal; its errors still show.
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+# The kernel's own log is noise on the terminal: "Kernel is running over TCP without encryption"
+# (it listens on localhost only) and, now and then, "KeyboardInterrupt caught in kernel" as it is
+# shut down. A failing cell is reported from the executed notebook, a dead kernel by nbclient.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def default_notebook_dir() -> Path:
@@ -65,11 +65,11 @@ def render_month(
     clean_stale_staging(reports_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{month}-", dir=reports_dir))
     try:
-        # Each notebook renders in its own process (and kernel), side by side: papermill changes
-        # the process's working directory while it reads, writes and runs a notebook, so two
-        # renders sharing one process race (defect: "output folder reports/.tmp-… doesn't exist").
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=len(notebooks), mp_context=ctx) as pool:
+        # Each notebook runs in its own kernel, side by side (kernel start-up and imports
+        # dominate). papermill's ``cwd=`` would chdir the whole process while the other thread
+        # resolves its paths (the old race: "output folder reports/.tmp-… doesn't exist"), so it
+        # is not used: every path is absolute and the kernel's directory is set by nbclient.
+        with ThreadPoolExecutor(max_workers=len(notebooks)) as pool:
             futures = [
                 pool.submit(_render_one, nb_dir / f"{name}.ipynb", staging, month, db_path)
                 for name in notebooks
@@ -138,8 +138,9 @@ def _render_one(notebook: Path, staging: Path, month: Month, db_path: Path) -> P
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
-            # Safe here: this process renders this one notebook (see render_month).
-            cwd=str(notebook.parent),
+            # The kernel starts in the notebook's folder (nbclient passes it to the kernel
+            # manager); this process's working directory is never changed (no ``cwd=``).
+            resources={"metadata": {"path": str(notebook.parent)}},
             extra_arguments=KERNEL_ARGS,
         )
     except PapermillExecutionError as exc:
