@@ -28,6 +28,7 @@ help: ## Show this help
 
 setup: ## Create/refresh the environment from uv.lock (installs uv through pip if missing)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@[ -d "$${UV_PROJECT_ENVIRONMENT:-.venv}" ] || echo "setting up the environment (first run, ~1 min)…"
 	@$(UV) sync --frozen --quiet
 
 report: setup ## Collect MONTH (and the month before) and render reports/MONTH/report.html

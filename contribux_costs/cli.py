@@ -27,9 +27,46 @@ if TYPE_CHECKING:
 
 Command = Callable[[argparse.Namespace, "Settings"], int]
 
+DESCRIPTION = """\
+Cost and capacity analytics for Vercel, OpenAI, Neon and Upstash: collect usage and billing data
+into DuckDB, price it as FOCUS rows, analyze a month and render an offline HTML report.
+Without provider credentials every command works on the demo workspace (DEMO DATA)."""
+
+EXAMPLES = """\
+examples:
+  contribux-costs report --collect --month 2025-01   collect and render reports/2025-01/
+  contribux-costs collect --month 2025-01 --provider openai
+  contribux-costs analyze --month 2025-01 --format json
+  contribux-costs alerts --min-severity high --notify "$SLACK_WEBHOOK_URL"
+  contribux-costs export focus --month 2025-01 --output focus-2025-01.parquet
+
+exit codes: 0 ok · 1 a source failed / an alert fired · 2 bad input or provider error · 3 bug
+months: a future month is refused; a month never collected is an error naming the command that
+collects it; the current month is reported as in progress (today partial)."""
+
 
 def _month(args: argparse.Namespace) -> Month:
-    return Month.parse(args.month) if args.month is not None else Month.previous_full()
+    from contribux_costs.focus.summary import refuse_future
+
+    month = Month.parse(args.month) if args.month is not None else Month.previous_full()
+    refuse_future(month)
+    return month
+
+
+def _collected_month(args: argparse.Namespace, settings: Settings) -> Month:
+    """The month of a reading command: not in the future, and collected (else exit 2 naming the
+    command that collects it) — one rule for report, analyze, alerts and export."""
+    from contribux_costs.focus.summary import require_collected
+    from contribux_costs.store import open_store
+
+    month, db = _month(args), _db(args, settings)
+    if not db.exists():
+        raise ConfigError(
+            f"no database at {db}: run `contribux-costs collect --month {month}` first"
+        )
+    with open_store(db, read_only=True) as store:
+        require_collected(store, month, db)
+    return month
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> Path:
@@ -40,7 +77,7 @@ def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.pipeline import collect
     from contribux_costs.store import open_store
 
-    window = Month.parse(args.month).window if args.month is not None else _trailing(settings)
+    window = _month(args).window if args.month is not None else _trailing(settings)
     with open_store(_db(args, settings)) as store:
         report = collect(settings, store, window, only=args.provider or None, progress=_progress())
     print("\n".join(report.summary_lines()))
@@ -107,8 +144,9 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.report.text import format_result
 
+    month = _collected_month(args, settings)
     with CostOptimizer(_db(args, settings)) as engine:
-        result = engine.analyze_usage(_month(args))
+        result = engine.analyze_usage(month)
     print(result.model_dump_json(indent=2) if args.format == "json" else format_result(result))
     return 0
 
@@ -118,15 +156,28 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.demo.model import DEMO_LABEL
 
+    floor = args.min_severity
+    alerts_at_or_above([], floor)  # a bad severity name fails before any work
+    month = _collected_month(args, settings)
     with CostOptimizer(_db(args, settings)) as engine:
-        result = engine.analyze_usage(_month(args))
-    firing = alerts_at_or_above(result.alerts, args.min_severity)
+        result = engine.analyze_usage(month)
+    # --min-severity selects what is printed, sent and counted for the exit code.
+    firing = alerts_at_or_above(result.alerts, floor)
     label = f"{result.month} ({DEMO_LABEL})" if result.demo else result.month
-    print(f"alerts for {label}:\n{format_alerts(result.alerts)}")
-    if args.notify and result.alerts:
-        notify(args.notify, result.alerts, month=label)
-        print(f"posted {len(result.alerts)} alert(s) to the webhook")
+    hidden = len(result.alerts) - len(firing)
+    below = f" ({hidden} below {floor} not shown)" if hidden else ""
+    print(f"alerts for {label} at or above {floor}{below}:\n{format_alerts(firing)}")
+    if args.notify and firing:
+        notify(args.notify, firing, month=label, report=report_link(settings, month))
+        print(f"posted {len(firing)} alert(s) to the webhook")
     return 1 if firing else 0
+
+
+def report_link(settings: Settings, month: Month) -> str:
+    """REPORT_URL with ``{month}`` filled in, else the local report's absolute path."""
+    if settings.report_url:
+        return settings.report_url.replace("{month}", str(month))
+    return str((Path("reports") / str(month) / "report.html").resolve())
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,8 +188,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return _export_results(args, settings)
     if args.from_month or args.to_month or args.partitioned:
         return _export_range(args, settings)
+    month = _collected_month(args, settings)
     with open_store(_db(args, settings)) as store:
-        done = export_focus(store, _month(args), Path(args.output))
+        done = export_focus(store, month, Path(args.output))
     print(f"wrote {done.rows} FOCUS rows (BilledCost ${done.billed_cost:,.2f}) to {done.path}")
     return 0
 
@@ -163,7 +215,7 @@ def _export_results(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.report.exports import export_results
 
     with CostOptimizer(_db(args, settings)) as engine:
-        result = engine.analyze_usage(_month(args))
+        result = engine.analyze_usage(_collected_month(args, settings))
     count = export_results(result, args.what, Path(args.output))
     print(f"wrote {count} {args.what} for {result.month} to {args.output}")
     return 0
@@ -192,7 +244,7 @@ def cmd_recommendations(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.report.text import format_lifecycle
 
-    month = _month(args)
+    month = _collected_month(args, settings)
     with CostOptimizer(_db(args, settings)) as engine:
         result = engine.analyze_usage(month)
         if args.action == "set":
@@ -210,7 +262,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.report.digest import digest, report_location, slack_text
 
-    month = _month(args)
+    month = _collected_month(args, settings)
     where = report_location(month, Path(args.reports_dir), args.report_url)
     with CostOptimizer(_db(args, settings)) as engine:
         lines = digest(engine.store, month, engine.analyze_usage(month), where)
@@ -279,7 +331,12 @@ def add_backup_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="contribux-costs", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="contribux-costs",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("collect", help="collect usage and billing data into DuckDB")
@@ -304,10 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_analyze)
 
     al = sub.add_parser(
-        "alerts", help="evaluate alert rules; exit 1 when one at/above --min-severity fires"
+        "alerts",
+        help="evaluate alert rules; print (and --notify) those at or above --min-severity, "
+        "exit 1 if any",
     )
     al.add_argument("--month", help="YYYY-MM (default: the previous full month)")
-    al.add_argument("--min-severity", default="medium", help="info|low|medium|high|critical")
+    al.add_argument(
+        "--min-severity",
+        default="medium",
+        help="info|low|medium|high|critical: what is printed, posted and counted (default medium)",
+    )
     al.add_argument("--notify", metavar="URL", help="post the alerts to a Slack-compatible webhook")
     al.add_argument("--db", help="DuckDB path (default: CONTRIBUX_COSTS_DB)")
     al.set_defaults(func=cmd_alerts)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Optional TOML files: negotiated prices and analysis thresholds/budgets/alert rules.
     contribux_costs_prices: Path | None = None
     contribux_costs_config: Path | None = None
+    # Where alert messages link to: a URL or path, ``{month}`` replaced (default: the local
+    # reports/<month>/report.html).
+    report_url: str | None = None
 
     http_timeout_s: float = Field(default=30.0, gt=0)
     http_max_tries: int = Field(default=5, ge=1, le=20)

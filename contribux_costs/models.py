@@ -74,6 +74,35 @@ class Projection(_Model):
     forecasts: list[Forecast] = []
 
 
+class DailyForecast(_Model):
+    """One forecast day: the point and its interval (USD)."""
+
+    date: date
+    point_usd: Money
+    lower_usd: Money
+    upper_usd: Money
+
+
+class NextMonthForecast(_Model):
+    """The month after the analysed one: the ONE next-month forecast (report, CLI, JSON).
+
+    Continued from the last complete day (an open month's partial today is left out), with the
+    rolling-origin backtest error (WAPE) of the same model on the same series.
+    """
+
+    month: str
+    point_usd: Money
+    lower_usd: Money
+    upper_usd: Money
+    interval: float = 0.8
+    backtest_error_pct: float | None = None
+    method: str
+    history_end: date | None = None
+    # Every forecast day after ``history_end``: an open month's remaining days, then the next
+    # month (the totals above are the next month's days only).
+    daily: list[DailyForecast] = []
+
+
 class TimeToLimit(_Model):
     """When a plan quota or configured limit is reached at the forecast pace."""
 
@@ -165,6 +194,9 @@ class Alert(_Model):
     basis: str = Field(description="actual | forecast | daily")
     provider: str | None = None
     day: date | None = None
+    # Every rule that fired on this event (an anomaly and a daily threshold on the same provider
+    # and day are one alert); empty on results from before issue 12.
+    rules: list[str] = []
 
 
 class AnomalyDriver(_Model):
@@ -290,6 +322,9 @@ class AnalysisResult(_Model):
     unit_costs: list[UnitCost] = []
     budgets: list[BudgetView] = []
     tracked_recommendations: list[TrackedRecommendation] = []
+    # Added by issue 12: the month's state and the one next-month forecast.
+    month_state: str | None = None
+    next_month_forecast: NextMonthForecast | None = None
 
     @property
     def total_savings_usd(self) -> Decimal:

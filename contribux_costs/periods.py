@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from contribux_costs.errors import ConfigError
@@ -81,6 +82,16 @@ class Month:
     def is_complete(self, now: datetime | None = None) -> bool:
         now = now or datetime.now(UTC)
         return now >= self.window.end
+
+    def phase(self, today: date | None = None) -> Phase:
+        """``future`` (starts after today), ``open`` (contains today) or ``closed`` (UTC)."""
+        today = today or datetime.now(UTC).date()
+        if today < self.first_day:
+            return "future"
+        return "open" if today < self.next.first_day else "closed"
+
+
+Phase = Literal["future", "open", "closed"]
 
 
 @dataclass(frozen=True, order=True)

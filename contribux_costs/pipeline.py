@@ -64,13 +64,14 @@ def reprice(settings: Settings, store: Store, window: Window, report: CollectRep
         try:
             # The user's negotiated prices (CONTRIBUX_COSTS_PRICES) override the list prices.
             # Environment/owner rules: the [allocation] table of CONTRIBUX_COSTS_CONFIG.
-            build_focus(
+            built = build_focus(
                 store,
                 month,
                 load_pricebook(settings.contribux_costs_prices),
                 load_allocation(settings.contribux_costs_config),
             )
             result.windows_ok += 1
+            result.rows += built.rows
         except CostsError as exc:
             result.windows_failed += 1
             result.errors.append(f"pricing {month}: {exc}")

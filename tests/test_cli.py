@@ -165,7 +165,10 @@ def test_alerts_exit_code_follows_severity_and_notify_posts(
     assert "DEMO DATA" in out and "High OpenAI usage" in out
     server, url = _serve(200)
     try:
+        # --min-severity selects what is posted too: nothing at critical, the spike at medium.
         assert main([*base, "--min-severity", "critical", "--notify", url]) == 0
+        assert _Hook.bodies == []
+        assert main([*base, "--min-severity", "medium", "--notify", url]) == 1
     finally:
         server.shutdown()
     posted = json.loads(_Hook.bodies[0])

@@ -112,7 +112,7 @@ def test_stable_ids_across_runs_and_round_trip() -> None:
 def test_format_result_lists_usage_and_recommendations() -> None:
     text = format_result(CostOptimizer(_openai_store()).analyze_usage("2025-01"), top=3)
     assert "openai" in text and "top recommendations" in text and "saves $" in text
-    assert "projected month: $" in text
+    assert "month total: $" in text  # a closed month: the actual, the sum of the rows shown
 
 
 def test_a_failing_rule_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:

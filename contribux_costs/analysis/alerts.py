@@ -68,7 +68,35 @@ def evaluate(
     for rule in load_rules(cfg) if rules is None else rules:
         out.extend(_RULE_KINDS[rule.metric](rule, result, cfg))
     out.extend(budget_levels(result, cfg))
+    out = one_per_event(out)
     return sorted(out, key=lambda a: (-severity_rank(a.severity), a.rule_id, a.day or date.min))
+
+
+def one_per_event(alerts: list[Alert]) -> list[Alert]:
+    """Alerts about the same provider and day (an anomaly episode and a daily-cost threshold
+    crossed by the same spike) become one alert: the most severe leads, the message names every
+    rule. Alerts without a provider or day (monthly, budget) are events of their own."""
+    groups: dict[tuple[str, date], list[Alert]] = {}
+    out: list[Alert] = []
+    for a in alerts:
+        if a.provider is None or a.day is None:
+            out.append(a.model_copy(update={"rules": a.rules or [a.rule_id]}))
+        else:
+            groups.setdefault((a.provider, a.day), []).append(a)
+    for same in groups.values():
+        same.sort(key=lambda a: -severity_rank(a.severity))
+        lead, others = same[0], same[1:]
+        message = "; ".join([lead.message, *(o.message for o in others)])
+        out.append(
+            lead.model_copy(
+                update={
+                    "name": " + ".join(dict.fromkeys(a.name for a in same)),
+                    "message": message,
+                    "rules": [a.rule_id for a in same],
+                }
+            )
+        )
+    return out
 
 
 def alerts_at_or_above(alerts: list[Alert], severity: str) -> list[Alert]:
@@ -261,27 +289,42 @@ def format_alerts(alerts: list[Alert]) -> str:
     """One line per alert, worst first (for the CLI)."""
     if not alerts:
         return "no alerts"
-    return "\n".join(f"[{a.severity.upper():<8}] {a.rule_id}: {a.message}" for a in alerts)
+    return "\n".join(
+        f"[{a.severity.upper():<8}] {'+'.join(a.rules) or a.rule_id}: {a.message}" for a in alerts
+    )
 
 
-def slack_payload(alerts: list[Alert], month: str | None = None) -> dict[str, object]:
-    """A Slack-compatible incoming-webhook message (``text`` plus mrkdwn blocks)."""
+def alert_line(a: Alert) -> str:
+    """The alert's text with its name once (rule messages already start with their name)."""
+    return a.message if a.message.startswith(a.name.split(" + ")[0]) else f"{a.name}: {a.message}"
+
+
+def slack_payload(
+    alerts: list[Alert], month: str | None = None, report: str | None = None
+) -> dict[str, object]:
+    """A Slack-compatible incoming-webhook message (``text`` plus mrkdwn blocks); ``report``:
+    the report's URL or path, carried in the text and as the last block."""
     head = f"contribux-costs: {len(alerts)} alert(s)" + (f" for {month}" if month else "")
-    lines = [f"*{a.severity.upper()}* {a.name}: {a.message}" for a in alerts]
-    return {
-        "text": head,
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": head}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "none"}},
-        ],
-    }
+    lines = [f"*{a.severity.upper()}* {alert_line(a)}" for a in alerts]
+    blocks: list[dict[str, object]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": head}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines) or "none"}},
+    ]
+    if report:
+        link = f"<{report}|report>" if "://" in report else report
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
+    return {"text": head + (f" — report: {report}" if report else ""), "blocks": blocks}
 
 
 def notify(
-    url: str, alerts: list[Alert], client: httpx.Client | None = None, month: str | None = None
+    url: str,
+    alerts: list[Alert],
+    client: httpx.Client | None = None,
+    month: str | None = None,
+    report: str | None = None,
 ) -> None:
     """POST the alerts to a Slack-compatible webhook; raise :class:`NotifyError` on failure."""
-    post_webhook(url, slack_payload(alerts, month), client)
+    post_webhook(url, slack_payload(alerts, month, report), client)
 
 
 WEBHOOK_TIMEOUT_S = 10.0

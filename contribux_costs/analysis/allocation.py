@@ -13,31 +13,16 @@ for that pull request; without any, the preview environment's month per provider
 from __future__ import annotations
 
 import json
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 import polars as pl
 
 from contribux_costs.analysis.environments import ENVIRONMENTS, UNALLOCATED
 from contribux_costs.analysis.rulebase import CENT, RuleContext
+from contribux_costs.focus.split import round_parts
 from contribux_costs.models import Allocation, PreviewCost, SharedSplit
 
 DEFAULT_PR_PATTERN = r"(?i)(?:^|[^a-z0-9])pr[-_/#]?(\d+)"
-
-
-def round_parts(parts: dict[str, Decimal], total: Decimal | None = None) -> dict[str, Decimal]:
-    """``parts`` to the cent, adding up to ``total`` (default: their exact sum) to the cent.
-
-    Largest remainder: each part is truncated to the cent, then the cents still missing go to
-    the parts with the largest truncated remainders (ties: the first key)."""
-    exact = sum(parts.values(), Decimal(0))
-    target = (exact if total is None else total).quantize(CENT)
-    floors = {k: v.quantize(CENT, rounding=ROUND_DOWN) for k, v in parts.items()}
-    missing = int((target - sum(floors.values(), Decimal(0))) / CENT)
-    step = CENT if missing >= 0 else -CENT
-    order = sorted(parts, key=lambda k: -abs(parts[k] - floors[k]))
-    for k in (order * (abs(missing) // max(len(order), 1) + 1))[: abs(missing)]:
-        floors[k] += step
-    return floors
 
 
 def _month(ctx: RuleContext) -> pl.DataFrame:

@@ -212,13 +212,21 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
         if prices is None:
             ctx.note(f"no list price for {target}: model downgrade of {s.family} not priced")
             continue
+        typical, left_out = typical_month_factor(ctx, s)
         on_target = s.priced(prices)
-        saving = (s.cost - on_target) * share
+        # A recurring saving is claimed on a typical month: anomaly days (a one-off runaway job)
+        # are left out and the other days' average stands in for them.
+        saving = (s.cost - on_target) * share * typical
         if saving <= 0:
             continue
         # A dev/preview key serves no user: the cheaper model is the default, no eval needed.
         env = environment_of(ctx, "openai", s.project_id)
         off_prod = env in ("development", "preview")
+        basis = (
+            "typical month: anomaly day(s) " + ", ".join(str(d) for d in left_out) + " left out"
+            if left_out
+            else "the whole month (no anomaly episode)"
+        )
         out.append(
             Candidate(
                 "openai.model_downgrade", "openai", s.subject, "cost",
@@ -235,10 +243,46 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
                 "low" if off_prod else "medium",
                 f"cheaper family configured: {s.family} → {target}",
                 {**s.evidence(), "target_model": target, "environment": env,
-                 "cost_on_target_usd": float(usd(on_target))},
+                 "cost_on_target_usd": float(usd(on_target)),
+                 "saving_basis": basis, "typical_month_factor": round(float(typical), 4)},
             )
         )  # fmt: skip
     return out
+
+
+def anomaly_days(ctx: RuleContext, provider: str) -> set[date]:
+    """The month's days inside one of ``provider``'s anomaly episodes (cached per analysis)."""
+    key = f"anomaly_days:{provider}"
+    if key not in ctx.cache:
+        from contribux_costs.analysis.overview import anomalies  # the engine's one detector
+
+        days: set[date] = set()
+        for a in anomalies(ctx):
+            if a.provider == provider:
+                days |= {a.start + timedelta(days=i) for i in range((a.end - a.start).days + 1)}
+        ctx.cache[key] = days
+    return set(ctx.cache[key])
+
+
+def typical_month_factor(ctx: RuleContext, s: ModelSpend) -> tuple[Decimal, list[date]]:
+    """(typical month ÷ actual month, anomaly days left out) for one (project, model): the
+    days outside anomaly episodes, averaged, stand in for the anomalous ones. 1 without
+    billed daily cost or without anomalies."""
+    episode = anomaly_days(ctx, "openai")
+    if not episode or not s.billed or s.cost <= 0:
+        return Decimal(1), []
+    daily = ctx.store.query(
+        "SELECT x_billing_date AS day, sum(BilledCost) AS cost FROM charges "
+        "WHERE provider = 'openai' AND x_project_id = ? AND split_part(x_line_item, ', ', 1) = ? "
+        "AND x_billing_date >= ? AND x_billing_date < ? GROUP BY ALL",
+        [s.project_id, s.model, ctx.first, ctx.end],
+    )
+    normal = daily.filter(~pl.col("day").is_in(sorted(episode)))
+    left_out = sorted(d for d in daily["day"].to_list() if d in episode)
+    if not left_out or normal.height == 0:
+        return Decimal(1), []
+    typical = Decimal(str(normal["cost"].sum())) / normal.height * daily.height
+    return min(Decimal(1), typical / s.cost), left_out
 
 
 def prompt_caching(ctx: RuleContext) -> list[Candidate]:

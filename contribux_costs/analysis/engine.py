@@ -73,7 +73,9 @@ class CostOptimizer:
         """Analyze ``month`` (``"YYYY-MM"``). ``as_of`` = today (UTC) unless given: days from
         ``as_of`` on are forecast for an open month; a closed month is all actuals."""
         m = month if isinstance(month, Month) else Month.parse(month)
-        ctx = RuleContext(self.store, m, self.config, as_of or datetime.now(UTC).date())
+        today = as_of or datetime.now(UTC).date()
+        summary.refuse_future(m, today)  # the one month-state rule: nothing to analyze yet
+        ctx = RuleContext(self.store, m, self.config, today)
         overview.refresh_focus(ctx)
         usage = overview.current_usage(ctx)
         projection = overview.projection(ctx)
@@ -92,6 +94,8 @@ class CostOptimizer:
             self.store, m, result.recommendations
         )
         self._allocation(ctx, result)
+        result.month_state = m.phase(ctx.as_of)
+        result.next_month_forecast = overview.next_month_forecast(ctx)
         result.alerts = alerts_mod.evaluate(result, ctx.cfg)
         result.data_quality = list(ctx.notes)
         return result

@@ -14,7 +14,15 @@ from contribux_costs.analysis import causes
 from contribux_costs.analysis import forecast as fc
 from contribux_costs.analysis.rulebase import RuleContext, pricebook, usage_cte, usd
 from contribux_costs.errors import CostsError
-from contribux_costs.models import Anomaly, AnomalyDriver, Forecast, Projection, ProviderUsage
+from contribux_costs.models import (
+    Anomaly,
+    AnomalyDriver,
+    DailyForecast,
+    Forecast,
+    NextMonthForecast,
+    Projection,
+    ProviderUsage,
+)
 
 HISTORY_DAYS = 56
 # Gauges are levels, not flows: a month's figure is the last/peak level, never a sum.
@@ -160,6 +168,42 @@ def projection(ctx: RuleContext) -> Projection:
         method=whole.method,
         by_provider=by_provider,
         forecasts=forecasts,
+    )
+
+
+def next_month_forecast(ctx: RuleContext) -> NextMonthForecast | None:
+    """The next month's daily cost forecast (all providers) with its interval and backtest WAPE.
+
+    History runs to the month's end, or for an open month to yesterday: today is partial and
+    would pull the trend down. The forecast continues from there through the next month's end.
+    """
+    end = min(ctx.end, ctx.as_of) if ctx.first <= ctx.as_of else ctx.end
+    series = cost_series(ctx, ctx.first - timedelta(days=365), end)
+    history = series.group_by("date").agg(pl.col("value").sum()).sort("date")
+    if history.height == 0:
+        return None
+    last: date = history["date"].max()  # type: ignore[assignment]
+    nxt = ctx.month.next
+    horizon = max((nxt.next.first_day - last).days - 1, 1)
+    f = fc.forecast(history, horizon)
+    ahead = f.to_frame()  # the rest of an open month, then the next month
+    points = ahead.filter(pl.col("date") >= nxt.first_day)
+    if points.height == 0:
+        return None
+    wape = f.backtest.wape if f.backtest else None
+    return NextMonthForecast(
+        month=str(nxt),
+        point_usd=usd(points["point"].sum()),
+        lower_usd=usd(points["lower"].sum()),
+        upper_usd=usd(points["upper"].sum()),
+        interval=f.level,
+        backtest_error_pct=_pct(wape),
+        method=f.method,
+        history_end=last,
+        daily=[
+            DailyForecast(date=d, point_usd=usd(p), lower_usd=usd(lo), upper_usd=usd(hi))
+            for d, p, lo, hi in ahead.select("date", "point", "lower", "upper").iter_rows()
+        ],
     )
 
 

@@ -50,8 +50,13 @@ class CollectReport:
     def summary_lines(self) -> list[str]:
         lines = [f"{'source':<10} {'windows':>8} {'rows':>9} {'time':>7}  error"]
         for r in self.results.values():
-            win = f"{r.windows_ok}/{r.windows_ok + r.windows_failed}"
             err = r.errors[0] if r.errors else ""
+            if r.source == "focus":
+                # The pricing step: its units are months re-priced and FOCUS rows rebuilt.
+                done = f"{r.windows_ok} month(s) re-priced, {r.rows:,} FOCUS rows rebuilt"
+                lines.append(f"{'focus':<10} {done} in {r.seconds:.1f}s  {err}".rstrip())
+                continue
+            win = f"{r.windows_ok}/{r.windows_ok + r.windows_failed}"
             lines.append(f"{r.source:<10} {win:>8} {r.rows:>9} {r.seconds:>6.1f}s  {err}")
         return lines
 

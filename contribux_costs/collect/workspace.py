@@ -38,6 +38,14 @@ def resolve(settings: Settings, only: list[str] | None = None) -> Workspace:
             sources.append("postgres")
         ws = Workspace(sources, None, False)
     if only:
+        # A name that is no source at all (``aws``) is a typo, not a missing credential.
+        known = (*PROVIDERS, "postgres")
+        typos = [p for p in only if p not in known]
+        if typos:
+            raise ConfigError(
+                f"unknown provider {', '.join(repr(p) for p in typos)}: choose from "
+                f"{', '.join(known)}"
+            )
         unknown = [p for p in only if p not in ws.sources]
         if unknown:
             raise ConfigError(

@@ -27,6 +27,22 @@ TAG_PREFIX = "contribux-costs/"
 METHOD_PREFIX = "contribux-costs/"
 
 
+def round_parts(parts: dict[str, Decimal], total: Decimal | None = None) -> dict[str, Decimal]:
+    """``parts`` to the cent, adding up to ``total`` (default: their exact sum) to the cent.
+
+    Largest remainder: each part is truncated to the cent, then the cents still missing go to
+    the parts with the largest truncated remainders (ties: the first key)."""
+    exact = sum(parts.values(), Decimal(0))
+    target = (exact if total is None else total).quantize(CENT)
+    floors = {k: v.quantize(CENT, rounding=ROUND_DOWN) for k, v in parts.items()}
+    missing = int((target - sum(floors.values(), Decimal(0))) / CENT)
+    step = CENT if missing >= 0 else -CENT
+    order = sorted(parts, key=lambda k: -abs(parts[k] - floors[k]))
+    for k in (order * (abs(missing) // max(len(order), 1) + 1))[: abs(missing)]:
+        floors[k] += step
+    return floors
+
+
 def split_exact(amount: Decimal, weights: list[Decimal], quantum: Decimal = CENT) -> list[Decimal]:
     """``amount`` in parts proportional to ``weights`` that sum to ``amount`` exactly.
 

@@ -143,8 +143,11 @@ def lines(
     return _layout(fig, title, y_title, "")
 
 
-def forecast_band(history: pl.DataFrame, points: pl.DataFrame, title: str) -> Any:
-    """Actual daily cost, then the forecast with its prediction interval as a shaded band."""
+def forecast_band(
+    history: pl.DataFrame, points: pl.DataFrame, title: str, partial: pl.DataFrame | None = None
+) -> Any:
+    """Actual daily cost, then the forecast with its prediction interval as a shaded band;
+    ``partial`` (an open month's today, still growing) is a hollow marker, not part of the line."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -177,6 +180,16 @@ def forecast_band(history: pl.DataFrame, points: pl.DataFrame, title: str) -> An
                 name="forecast",
                 mode="lines",
                 line={"color": "#2563eb", "dash": "dash"},
+            )
+        )
+    if partial is not None and partial.height:
+        fig.add_trace(
+            go.Scatter(
+                x=partial["date"].to_list(),
+                y=partial["value"].to_list(),
+                name="today (partial)",
+                mode="markers",
+                marker={"color": "#111827", "symbol": "circle-open", "size": 9},
             )
         )
     return _layout(fig, title, "USD per day", "")

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from contribux_costs.analysis.forecast import forecast
 from contribux_costs.analysis.rulebase import usage_cte
 from contribux_costs.collect.postgres.deltas import (
     load_database_deltas,
@@ -45,24 +44,6 @@ def monthly_totals(store: Store, until: Month, months: int = 6) -> pl.DataFrame:
         f"WHERE {src.day_col} >= ? AND {src.day_col} < ? GROUP BY ALL ORDER BY month, provider",
         [start, until.next.first_day],
     )
-
-
-def next_month_forecast(store: Store, month: Month) -> tuple[pl.DataFrame, pl.DataFrame, float]:
-    """(history of the last 8 weeks, daily forecast of the next month, backtest WAPE or nan).
-
-    The forecast continues from the last collected day through the end of the next month.
-    """
-    history = daily_total(store, month)
-    if history.height == 0:
-        empty = pl.DataFrame(schema={"date": pl.Date, "point": pl.Float64})
-        return history, empty, float("nan")
-    last: date = history["date"].max()  # type: ignore[assignment]
-    horizon = (month.next.next.first_day - last).days - 1
-    fc = forecast(history, max(horizon, 1))
-    points = fc.to_frame().filter(pl.col("date") >= month.next.first_day)
-    recent = history.filter(pl.col("date") > last - timedelta(days=56))
-    err = fc.backtest.wape if fc.backtest and fc.backtest.wape is not None else float("nan")
-    return recent, points, err
 
 
 def forecast_spec(history: pl.DataFrame, points: pl.DataFrame) -> dict[str, object]:

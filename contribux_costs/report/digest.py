@@ -10,7 +10,6 @@ from pathlib import Path
 from contribux_costs.focus.summary import month_total
 from contribux_costs.models import AnalysisResult, severity_rank
 from contribux_costs.periods import Month
-from contribux_costs.report.data import next_month_forecast
 from contribux_costs.report.html import money
 from contribux_costs.store import Store
 
@@ -62,12 +61,15 @@ def _projection(store: Store, month: Month, result: AnalysisResult) -> str:
             f"Projected {month} at month end: {money(proj.projected_usd)} "
             f"(range {money(proj.lower_usd)}–{money(proj.upper_usd)})"
         )
-    _, points, _ = next_month_forecast(store, month)
-    if points.height == 0:
+    nm = result.next_month_forecast  # the one next-month forecast (report, JSON, digest)
+    if nm is None:
         return f"Projected {month.next}: not enough history"
+    error = (
+        "" if nm.backtest_error_pct is None else f", backtest error {nm.backtest_error_pct:.0f}%"
+    )
     return (
-        f"Projected {month.next}: {money(points['point'].sum())} "
-        f"(80% interval {money(points['lower'].sum())}–{money(points['upper'].sum())})"
+        f"Projected {month.next}: {money(nm.point_usd)} "
+        f"({nm.interval:.0%} interval {money(nm.lower_usd)}–{money(nm.upper_usd)}{error})"
     )
 
 

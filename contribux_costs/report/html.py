@@ -23,6 +23,14 @@ def money(value: object, signed: bool = False) -> str:
     return f"+{text}" if signed and d > 0 else text
 
 
+def pct(value: float | None, signed: bool = False, digits: int = 1) -> str | None:
+    """A share as a percentage; a value that rounds to zero is 0 (never ``-0.0%``)."""
+    if value is None:
+        return None
+    shown = round(100 * value, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{shown:+.{digits}f}%" if signed else f"{shown:.{digits}f}%"
+
+
 def cell(value: object) -> str:
     if value is None:
         return "–"
@@ -31,7 +39,7 @@ def cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{round(value, 2) + 0.0:,.2f}"  # + 0.0: no negative zero
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     if isinstance(value, date):

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from contribux_costs.analysis.allocation import round_parts
+from contribux_costs.focus.split import round_parts
 from contribux_costs.models import AnalysisResult, BudgetView, UnitCost
 from contribux_costs.report import charts
 from contribux_costs.report.drill import Drill

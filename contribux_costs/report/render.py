@@ -26,6 +26,12 @@ from contribux_costs.store import open_store
 
 REPORT_NOTEBOOKS = ("report", "cache")
 TEMPLATES = Path(__file__).parent / "templates"
+# A staging folder older than this is a leftover of a killed render, not one in progress.
+STALE_STAGING_SECONDS = 15 * 60
+# The kernel's own log is noise on the terminal: "Kernel is running over TCP without encryption"
+# (it listens on localhost only) and, now and then, "KeyboardInterrupt caught in kernel" as it is
+# shut down. A failing cell is reported from the executed notebook, a dead kernel by nbclient.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def default_notebook_dir() -> Path:
@@ -50,14 +56,19 @@ def render_month(
 ) -> RenderedMonth:
     """Execute and convert every report notebook for ``month``; publish; update the index."""
     t0 = time.perf_counter()
+    # Every path is absolute before anything runs: nothing below depends on the working directory.
     db_path = db_path.resolve()
+    reports_dir = reports_dir.resolve()
     facts = _month_facts(month, db_path)
-    nb_dir = notebook_dir or default_notebook_dir()
+    nb_dir = (notebook_dir or default_notebook_dir()).resolve()
     reports_dir.mkdir(parents=True, exist_ok=True)
+    clean_stale_staging(reports_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{month}-", dir=reports_dir))
     try:
-        # Each notebook runs in its own kernel: render them side by side (kernel start-up and
-        # imports dominate, and the machine has more than one core).
+        # Each notebook runs in its own kernel, side by side (kernel start-up and imports
+        # dominate). papermill's ``cwd=`` would chdir the whole process while the other thread
+        # resolves its paths (the old race: "output folder reports/.tmp-… doesn't exist"), so it
+        # is not used: every path is absolute and the kernel's directory is set by nbclient.
         with ThreadPoolExecutor(max_workers=len(notebooks)) as pool:
             futures = [
                 pool.submit(_render_one, nb_dir / f"{name}.ipynb", staging, month, db_path)
@@ -76,13 +87,27 @@ def render_month(
     )
 
 
+def clean_stale_staging(reports_dir: Path, older_than: float = STALE_STAGING_SECONDS) -> None:
+    """Remove ``.tmp-*``/``.old-*`` folders left by a render that was killed (a failing render
+    removes its own); recent ones may belong to a render still running."""
+    cutoff = time.time() - older_than
+    for leftover in [*reports_dir.glob(".tmp-*"), *reports_dir.glob(".old-*")]:
+        try:
+            if leftover.is_dir() and leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
+    summary.refuse_future(month)
     if not db_path.exists():
         raise ReportError(
             f"no database at {db_path}: run `contribux-costs collect --month {month}` first"
         )
     with open_store(db_path, read_only=True) as store:
-        if not summary.has_data(store, month):
+        state = summary.month_state(store, month)
+        if not state.collected:
             raise ReportError(
                 f"no collected data for {month} in {db_path}: run "
                 f"`contribux-costs collect --month {month}` first"
@@ -90,7 +115,9 @@ def _month_facts(month: Month, db_path: Path) -> dict[str, object]:
         return {
             "month": str(month),
             "total_usd": str(summary.month_total(store, month)),
-            "partial": not month.is_complete(),
+            "state": state.phase,
+            "partial": state.phase == "open",
+            "as_of": state.today.isoformat(),
             "demo": summary.is_demo(store),
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -111,7 +138,10 @@ def _render_one(notebook: Path, staging: Path, month: Month, db_path: Path) -> P
             kernel_name="python3",
             progress_bar=False,
             log_output=False,
-            cwd=str(notebook.parent),
+            # The kernel starts in the notebook's folder (nbclient passes it to the kernel
+            # manager); this process's working directory is never changed (no ``cwd=``).
+            resources={"metadata": {"path": str(notebook.parent)}},
+            extra_arguments=KERNEL_ARGS,
         )
     except PapermillExecutionError as exc:
         kept = _keep_failed(executed, month)
@@ -189,10 +219,9 @@ def write_index(reports_dir: Path) -> Path:
             f'<a href="{escape(folder)}/{escape(p.name)}">{escape(p.stem)}</a>'
             for p in sorted(facts_file.parent.glob("*.html"))
         )
-        flags = " ".join(
-            f
-            for f, on in (("partial", facts.get("partial")), (DEMO_LABEL, facts.get("demo")))
-            if on
+        partial = f"in progress (to {facts.get('as_of', '?')})" if facts.get("partial") else ""
+        flags = " · ".join(
+            f for f, on in ((partial, partial), (DEMO_LABEL, facts.get("demo"))) if on
         )
         rows.append(
             f"<tr><td>{escape(facts['month'])}</td>"

@@ -21,8 +21,9 @@ _DRIVER_FILTER = {"model": "model", "project": "resource", "resource": "resource
 def recommendations(
     drill: Drill, recs: list[Recommendation], empty: str = "", limit: int | None = None
 ) -> str:
-    """Recommendations (largest saving first), each row tagged with provider/resource/model."""
-    recs = sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd)
+    """Savings (> $0.00, largest first), each row tagged with provider/resource/model; cost
+    increases ahead are listed apart (:func:`increases`), findings worth $0.00 nowhere."""
+    recs = rv.split_recommendations(recs)[0]
     frame = rv.recommendation_table(recs)
     if any(r.status != "open" for r in recs):
         frame = frame.with_columns(pl.Series("status", [_status(r) for r in recs]))
@@ -32,13 +33,30 @@ def recommendations(
     )
 
 
+def increases(drill: Drill, recs: list[Recommendation], heading: str = "") -> str:
+    """Scale-ups and growth ahead: added cost, listed apart from savings ('' when none)."""
+    ahead = rv.split_recommendations(recs)[1]
+    if not ahead:
+        return ""
+    dims = [drill.dims_of_rec(r.provider, r.subject) for r in ahead]
+    table = drill.table(rv.increase_table(ahead), dims, money_cols=("added cost / month",))
+    return heading + table
+
+
 def _status(r: Recommendation) -> str:
     return r.status + (f" — {r.status_note}" if r.status_note else "")
 
 
-def top_recommendations(drill: Drill, result: AnalysisResult, top: int = 5) -> str:
-    """The ``top`` largest savings of the selection (all rows are in the page, filtered)."""
-    return recommendations(drill, result.recommendations, "No recommendation this month.", top)
+def top_recommendations(drill: Drill, result: AnalysisResult) -> str:
+    """Every saving of the month (the headline above is their sum), then the cost increases
+    ahead apart. Under a filter the rows of the selection show."""
+    return recommendations(drill, result.recommendations, "No recommendation this month.") + (
+        increases(
+            drill,
+            result.recommendations,
+            "<h2>Cost increases ahead</h2><p>Growth and scale-ups: added cost, not savings.</p>",
+        )
+    )
 
 
 def slowest_queries(drill: Drill, frame: pl.DataFrame) -> str:
@@ -49,7 +67,8 @@ def slowest_queries(drill: Drill, frame: pl.DataFrame) -> str:
 
 def provider_recs(drill: Drill, result: AnalysisResult, provider: str) -> str:
     recs = [r for r in result.recommendations if r.provider == provider]
-    return recommendations(drill, recs, f"No {provider} recommendation this month.")
+    saving = recommendations(drill, recs, f"No {provider} recommendation this month.")
+    return saving + increases(drill, recs, "<h3>Cost increases ahead</h3>")
 
 
 def category_recs(drill: Drill, result: AnalysisResult, category: str) -> str:

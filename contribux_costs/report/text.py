@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.report.html import money
 
@@ -17,14 +19,26 @@ def format_result(result: AnalysisResult, top: int = 10) -> str:
     """Month, per-provider cost, projection, top recommendations, findings, alerts."""
     p = result.projected_monthly_cost
     lines = [f"contribux costs {result.month}" + ("  [DEMO DATA]" if result.demo else "")]
-    lines.append(
-        f"projected month: {money(p.projected_usd)} "
-        f"(range {money(p.lower_usd)}–{money(p.upper_usd)}, "
-        f"{'closed: actual' if p.closed else 'month-to-date ' + money(p.month_to_date_usd)})"
-    )
+    # The total printed is the sum of the provider rows printed below (each to the cent).
+    rows = sorted(result.current_usage.items(), key=lambda kv: -kv[1].cost_usd)
+    shown = sum((u.cost_usd for _, u in rows), Decimal(0))  # each already to the cent
+    if p.closed:
+        lines.append(f"month total: {money(shown)} (closed: actual)")
+    else:
+        lines.append(
+            f"month to date: {money(shown)}; projected month end: {money(p.projected_usd)} "
+            f"(range {money(p.lower_usd)}–{money(p.upper_usd)})"
+        )
+    nm = result.next_month_forecast
+    if nm is not None:  # the report's forecast, with the same interval and error figure
+        err = "n/a" if nm.backtest_error_pct is None else f"{nm.backtest_error_pct:.0f}%"
+        lines.append(
+            f"next month {nm.month}: {money(nm.point_usd)} ({nm.interval:.0%} interval "
+            f"{money(nm.lower_usd)}–{money(nm.upper_usd)}, backtest error (WAPE) {err})"
+        )
     lines.append("")
     lines.append(f"{'provider':<10} {'cost':>12}  source")
-    for name, u in sorted(result.current_usage.items(), key=lambda kv: -kv[1].cost_usd):
+    for name, u in rows:
         lines.append(f"{name:<10} {money(u.cost_usd):>12}  {u.cost_source}")
     recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
     lines += ["", f"top recommendations ({len(result.recommendations)} in all):"]

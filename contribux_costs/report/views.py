@@ -2,60 +2,133 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
 from contribux_costs.focus.reconcile import Reconciliation
-from contribux_costs.focus.summary import month_total
+from contribux_costs.focus.summary import month_state, month_total
 from contribux_costs.models import AnalysisResult, Recommendation
 from contribux_costs.periods import Month
-from contribux_costs.report.data import next_month_forecast
-from contribux_costs.report.html import money
+from contribux_costs.report.data import daily_total
+from contribux_costs.report.html import money, pct
 from contribux_costs.store import Store
 
+CENT = Decimal("0.01")
 REC_COLUMNS = ("recommendation", "provider", "saving / month", "confidence", "effort", "action")
 
 
 @dataclass
 class FirstScreen:
     kpis: list[tuple[str, str]]
-    top_recommendations: pl.DataFrame
+    top_recommendations: pl.DataFrame  # every saving (> $0.00), largest first: the headline's sum
     alerts: pl.DataFrame
     forecast_text: str
-    history: pl.DataFrame  # the daily cost the forecast continues (last 8 weeks)
-    forecast: pl.DataFrame  # the next month's daily forecast: date, point, lower, upper
+    history: pl.DataFrame  # the daily cost the forecast continues (last 8 weeks, complete days)
+    forecast: pl.DataFrame  # daily forecast to the next month's end: date, point, lower, upper
+    partial: pl.DataFrame  # an open month's today (date, value): drawn apart, still growing
+    cost_increases: pl.DataFrame  # scale-ups and growth ahead: added cost, not savings
+    comparison: str  # what the change is measured against
 
 
-def first_screen(store: Store, month: Month, result: AnalysisResult, top: int = 5) -> FirstScreen:
-    """Total, change, projection, savings and alerts: what a reader needs before scrolling."""
-    total, previous = month_total(store, month), month_total(store, month.prev)
+def first_screen(store: Store, month: Month, result: AnalysisResult, top: int = 0) -> FirstScreen:
+    """Total, change, projection, savings and alerts: what a reader needs before scrolling.
+
+    The total is the sum of the provider rows shown; an open month is compared with the same
+    days of the previous month; the next-month forecast is the analysis result's (one forecast).
+    ``top`` > 0 limits the savings rows (the headline is always the sum of the rows listed).
+    """
+    state = month_state(store, month)
+    days = state.days_elapsed if state.phase == "open" else None
+    total, previous = month_total(store, month), month_total(store, month.prev, days)
+    same_days = f" days 1–{days}" if days else ""
+    comparison = (
+        f"Month to date (today, {state.today}, is partial) against the same days of {month.prev}."
+        if days
+        else f"The whole month against {month.prev}."
+    )
     change = "no data" if previous == 0 else money(total - previous, signed=True)
-    history, points, wape = next_month_forecast(store, month)
-    nxt = float(points["point"].sum()) if points.height else float("nan")
-    lo = float(points["lower"].sum()) if points.height else float("nan")
-    hi = float(points["upper"].sum()) if points.height else float("nan")
+    nm = result.next_month_forecast
     proj = result.projected_monthly_cost
+    savings, increases = split_recommendations(result.recommendations)
+    if top:
+        savings = savings[:top]
+    headline = sum((shown_cents(r) for r in savings), Decimal(0))
     kpis = [
         (f"total {month}" + ("" if proj.closed else " so far"), money(total)),
-        (f"vs {month.prev} ({money(previous)})", change),
-        (f"projected {month.next}", "–" if points.height == 0 else money(nxt)),
-        ("savings identified / month", money(result.total_savings_usd)),
+        (f"vs {month.prev}{same_days} ({money(previous)})", change),
+        (f"projected {month.next}", "–" if nm is None else money(nm.point_usd)),
+        (f"savings identified / month ({len(savings)} below)", money(headline)),
         ("alerts", str(len(result.alerts))),
     ]
     if not proj.closed:
         kpis.insert(1, (f"projected {month} (month end)", money(proj.projected_usd)))
-    text = (
-        "Not enough history to forecast."
-        if points.height == 0
-        else f"Forecast {money(nxt)} (80% interval {money(lo)} – {money(hi)}), from trend and "
-        f"weekly seasonality of the daily cost; rolling-origin backtest error (WAPE) "
-        + ("n/a" if math.isnan(wape) else f"{wape:.0%}")
+    history, partial = _actuals(store, month, state.partial_day)
+    return FirstScreen(
+        kpis,
+        recommendation_table(savings),
+        alert_table(result),
+        forecast_text(result),
+        history,
+        forecast_frame(result),
+        partial,
+        increase_table(increases),
+        comparison,
+    )
+
+
+def shown_cents(r: Recommendation) -> Decimal:
+    return Decimal(str(r.estimated_monthly_savings_usd)).quantize(CENT, ROUND_HALF_UP)
+
+
+def split_recommendations(
+    recs: list[Recommendation],
+) -> tuple[list[Recommendation], list[Recommendation]]:
+    """(savings > $0.00 shown, largest first; cost increases ahead, largest first). Findings
+    that round to $0.00 are in neither: they are no saving."""
+    ordered = sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd)
+    savings = [r for r in ordered if shown_cents(r) > 0]
+    increases = sorted((r for r in recs if shown_cents(r) < 0), key=shown_cents)
+    return savings, increases
+
+
+def forecast_text(result: AnalysisResult) -> str:
+    nm = result.next_month_forecast
+    if nm is None:
+        return "Not enough history to forecast."
+    err = nm.backtest_error_pct
+    return (
+        f"Forecast {money(nm.point_usd)} ({nm.interval:.0%} interval {money(nm.lower_usd)} – "
+        f"{money(nm.upper_usd)}), from trend and weekly seasonality of the daily cost through "
+        f"{nm.history_end}; rolling-origin backtest error (WAPE) "
+        + ("n/a" if err is None else f"{err:.0f}%")
         + "."
     )
-    recs = sorted(result.recommendations, key=lambda r: -r.estimated_monthly_savings_usd)[:top]
-    return FirstScreen(kpis, recommendation_table(recs), alert_table(result), text, history, points)
+
+
+def forecast_frame(result: AnalysisResult) -> pl.DataFrame:
+    """The result's daily forecast (to the next month's end) as floats for the chart."""
+    nm = result.next_month_forecast
+    rows = [
+        (d.date, float(d.point_usd), float(d.lower_usd), float(d.upper_usd))
+        for d in (nm.daily if nm else [])
+    ]
+    schema = {"date": pl.Date, "point": pl.Float64, "lower": pl.Float64, "upper": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _actuals(store: Store, month: Month, partial_day: date | None) -> tuple[pl.DataFrame, ...]:
+    """The last 8 weeks of complete days, and today's partial day apart (open month)."""
+    daily = daily_total(store, month)
+    if daily.height == 0:
+        return daily, daily
+    last: date = daily["date"].max()  # type: ignore[assignment]
+    recent = daily.filter(pl.col("date") > last - timedelta(days=56))
+    if partial_day is None:
+        return recent, recent.clear()
+    return recent.filter(pl.col("date") < partial_day), recent.filter(pl.col("date") == partial_day)
 
 
 def recommendation_table(recs: list[Recommendation]) -> pl.DataFrame:
@@ -63,7 +136,7 @@ def recommendation_table(recs: list[Recommendation]) -> pl.DataFrame:
         {
             "recommendation": r.title,
             "provider": r.provider,
-            "saving / month": r.estimated_monthly_savings_usd,
+            "saving / month": shown_cents(r),
             "confidence": r.confidence,
             "effort": r.effort,
             "action": r.action,
@@ -75,14 +148,37 @@ def recommendation_table(recs: list[Recommendation]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+INCREASE_COLUMNS = ("cost increase ahead", "provider", "added cost / month", "action")
+
+
+def increase_table(recs: list[Recommendation]) -> pl.DataFrame:
+    """Scale-ups and growth forecasts: what will cost more, listed apart from savings."""
+    rows = [
+        {
+            "cost increase ahead": r.title,
+            "provider": r.provider,
+            "added cost / month": -shown_cents(r),
+            "action": r.action,
+        }
+        for r in recs
+    ]
+    return pl.DataFrame(rows) if rows else pl.DataFrame({c: [] for c in INCREASE_COLUMNS})
+
+
 def provider_recommendations(result: AnalysisResult, provider: str) -> pl.DataFrame:
+    """The provider's savings (> $0.00); its cost increases are in :func:`provider_increases`."""
     recs = [r for r in result.recommendations if r.provider == provider]
-    return recommendation_table(sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd))
+    return recommendation_table(split_recommendations(recs)[0])
+
+
+def provider_increases(result: AnalysisResult, provider: str) -> pl.DataFrame:
+    recs = [r for r in result.recommendations if r.provider == provider]
+    return increase_table(split_recommendations(recs)[1])
 
 
 def category_recommendations(result: AnalysisResult, category: str) -> pl.DataFrame:
     recs = [r for r in result.recommendations if r.category == category]
-    return recommendation_table(sorted(recs, key=lambda r: -r.estimated_monthly_savings_usd))
+    return recommendation_table(split_recommendations(recs)[0])
 
 
 def alert_table(result: AnalysisResult) -> pl.DataFrame:
@@ -98,8 +194,8 @@ def cache_table(result: AnalysisResult) -> pl.DataFrame:
         {
             "layer": c.layer,
             "cache": c.subject,
-            "hit ratio": None if c.hit_ratio is None else f"{c.hit_ratio:.1%}",
-            "trend / week": None if c.trend_per_week is None else f"{c.trend_per_week:+.2%}",
+            "hit ratio": pct(c.hit_ratio),
+            "trend / week": pct(c.trend_per_week, signed=True, digits=2),
             "status": c.status,
             "threshold": c.threshold,
             "note": c.note,
@@ -118,8 +214,8 @@ def ttl_table(result: AnalysisResult) -> pl.DataFrame:
             "current TTL s": None if c.ttl_s is None else round(c.ttl_s),
             "what-if TTL s": round(w.ttl_s),
             "": "advised" if w.advised else "",
-            "predicted hit ratio": f"{w.predicted_hit_ratio:.1%}",
-            "observed": None if c.hit_ratio is None else f"{c.hit_ratio:.1%}",
+            "predicted hit ratio": pct(w.predicted_hit_ratio),
+            "observed": pct(c.hit_ratio),
         }
         for c in result.cache_findings
         for w in c.ttl_what_if
