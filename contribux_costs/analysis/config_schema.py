@@ -17,7 +17,10 @@ from typing import Any
 from contribux_costs.errors import ConfigError
 
 # Tables whose keys are the user's own names (model ids); their values still have one shape.
-OPEN_TABLES = frozenset({"openai.downgrade.targets", "openai.list_prices"})
+# Owner budgets are named by the user's own teams.
+OPEN_TABLES = frozenset({"openai.downgrade.targets", "openai.list_prices", "budgets.owners"})
+# Sections another loader validates with its own schema (focus/allocation.py: ordered rules).
+DELEGATED = frozenset({"allocation"})
 # Budgets are named by key: the defaults' names, or any provider (its own spend).
 BUDGET_NAMES = frozenset({"openai", "vercel", "neon", "upstash", "postgres", "total", "database"})
 
@@ -31,9 +34,13 @@ def _table(extra: dict[str, Any], known: dict[str, Any], path: str, where: str) 
     allowed = set(known) | (BUDGET_NAMES if path == "budgets" else set())
     for key, value in extra.items():
         dotted = f"{path}.{key}" if path else key
+        if not path and key in DELEGATED:
+            continue
         if path in OPEN_TABLES:
             sample = next(iter(known.values()), None)
-            if sample is not None:
+            if path.startswith("budgets."):
+                _budget(value, dotted, where)
+            elif sample is not None:
                 _value(value, sample, dotted, where)
             continue
         if key not in allowed:
@@ -41,10 +48,15 @@ def _table(extra: dict[str, Any], known: dict[str, Any], path: str, where: str) 
         default = known.get(key)
         if default is None:  # a budget named by a provider: a number like every budget
             default = 1.0
-        positive = _is_number(value) and math.isfinite(value) and value > 0
-        if path == "budgets" and _is_number(default) and not positive:
-            raise ConfigError(_wrong(value, "a number > 0 (USD a month)", dotted, where))
+        if path.split(".")[0] == "budgets" and _is_number(default):
+            _budget(value, dotted, where)
         _value(value, default, dotted, where)
+
+
+def _budget(value: Any, dotted: str, where: str) -> None:
+    """A budget (total, provider, environment or owner): a finite number of USD above zero."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ConfigError(_wrong(value, "a number > 0 (USD a month)", dotted, where))
 
 
 def _value(value: Any, default: Any, dotted: str, where: str) -> None:
