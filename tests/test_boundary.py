@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.http import RetryPolicy
 from contribux_costs.collect.runner import CollectReport, collect
 from contribux_costs.collect.workspace import Workspace
@@ -55,6 +56,8 @@ def billed(store: Store, provider: str) -> tuple[int, Decimal]:
 # -- Vercel ------------------------------------------------------------------------------------
 def vercel(body: Callable[[], str]) -> Callable[[httpx.Request], httpx.Response]:
     def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/billing/contract-commitments"):
+            return httpx.Response(200, content=b"")  # no commitments (tests/test_commitments.py)
         return httpx.Response(200, text=body(), headers={"Content-Type": "application/jsonl"})
 
     return handle
@@ -139,6 +142,8 @@ class FakeOpenAI:
         }
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path not in self.routes:  # the other usage endpoints: no usage
+            return httpx.Response(200, json={"object": "page", "data": [], "has_more": False})
         pages = self.routes[request.url.path]
         cursor = request.url.params.get("page")
         index = 0
@@ -204,7 +209,8 @@ def test_a_cursor_that_never_ends_stops_at_the_windows_page_budget(tmp_path: Pat
     assert errors[0].startswith("openai usage/completions: more than 5 pages (budget for ")
     assert "the cursor never ends" in errors[0]
     assert stored == 0
-    assert report.results["openai"].windows_ok == 2  # embeddings and costs still collected
+    # embeddings, costs and the other usage endpoints still collected
+    assert report.results["openai"].windows_ok == 2 + len(TOOL_METRICS)
 
 
 def test_the_page_budget_is_configurable(tmp_path: Path) -> None:
