@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.http import RetryPolicy
+from contribux_costs.collect.openai.tools import TOOL_METRICS
 from contribux_costs.collect.runner import CollectReport, collect
 from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
