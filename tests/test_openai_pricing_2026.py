@@ -38,9 +38,15 @@ def _completions(
 def test_gpt5_usage_on_a_day_the_costs_api_has_not_filled_is_in_the_bill() -> None:
     # Old code: gpt-5 had no price-book entry, so the unbilled day's estimate was dropped.
     store = new_store()
-    rows = _completions(D2, "gpt-5-2025-08-07", {"input_text_tokens": 2_000_000,
-                                                 "output_text_tokens": 1_000_000,
-                                                 "num_model_requests": 100})  # fmt: skip
+    rows = _completions(
+        D2,
+        "gpt-5-2025-08-07",
+        {
+            "input_text_tokens": 2_000_000,
+            "output_text_tokens": 1_000_000,
+            "num_model_requests": 100,
+        },
+    )
     insert(store, "usage", rows)
     insert(store, "charges", [charge_row("openai", "1.00", D1, "OpenAI API", "x, input", "p")])
     build = build_focus(store, NOV)
@@ -52,8 +58,13 @@ def test_gpt5_usage_on_a_day_the_costs_api_has_not_filled_is_in_the_bill() -> No
 def test_unpriced_model_is_a_data_quality_finding_with_its_volume() -> None:
     # Old code: the finding sat in pricing_findings and the analysis said nothing.
     store = new_store()
-    insert(store, "usage", _completions(D2, "gpt-9-preview", {"input_text_tokens": 1_234_567,
-                                                              "num_model_requests": 10}))  # fmt: skip
+    insert(
+        store,
+        "usage",
+        _completions(
+            D2, "gpt-9-preview", {"input_text_tokens": 1_234_567, "num_model_requests": 10}
+        ),
+    )
     result = CostOptimizer(store).analyze_usage("2026-11", as_of=date(2026, 12, 6))
     notes = [n for n in result.data_quality if "gpt-9-preview" in n]
     assert notes and "1,234,567" in notes[0], result.data_quality
@@ -65,17 +76,28 @@ def test_2026_fields_each_at_their_own_rate_without_double_counting() -> None:
     # audio volume must be reported, not priced at the text rate).
     store = new_store()
     fields = {
-        "input_tokens": 5000, "input_cached_tokens": 1800, "input_cache_write_tokens": 200,
-        "input_uncached_tokens": 3000, "output_tokens": 1000, "input_text_tokens": 2500,
-        "output_text_tokens": 800, "input_cached_text_tokens": 1500, "input_image_tokens": 200,
-        "input_cached_image_tokens": 200, "num_model_requests": 5,
-    }  # fmt: skip
+        "input_tokens": 5000,
+        "input_cached_tokens": 1800,
+        "input_cache_write_tokens": 200,
+        "input_uncached_tokens": 3000,
+        "output_tokens": 1000,
+        "input_text_tokens": 2500,
+        "output_text_tokens": 800,
+        "input_cached_text_tokens": 1500,
+        "input_image_tokens": 200,
+        "input_cached_image_tokens": 200,
+        "input_audio_tokens": 300,
+        "input_cached_audio_tokens": 100,
+        "num_model_requests": 5,
+    }
     insert(store, "usage", _completions(D2, "gpt-4.1-2025-04-14", fields))
     build = build_focus(store, NOV)
     # text 2500 + image 200 + cache write 200 at $2.00; cached text 1500 + cached image 200 at
     # $0.50; output text 800 at $8.00 (input_tokens / input_uncached_tokens are not re-priced).
     expected = (Decimal(2900) * 2 + Decimal(1700) * Decimal("0.5") + Decimal(800) * 8) / M
     assert build.by_source["estimated"] == expected
+    audio = {f.metric: f.volume for f in build.findings if f.kind == "unknown_price"}
+    assert audio == {"input_audio_tokens": 300, "input_cached_audio_tokens": 100}
 
 
 def test_legacy_2025_rows_still_priced_as_input_minus_cached() -> None:
@@ -83,7 +105,9 @@ def test_legacy_2025_rows_still_priced_as_input_minus_cached() -> None:
     fields = {"input_tokens": 1_000_000, "input_cached_tokens": 400_000, "output_tokens": 100_000}
     insert(store, "usage", _completions(D2, "gpt-4o-mini-2024-07-18", fields))
     build = build_focus(store, NOV)
-    expected = (600_000 * Decimal("0.15") + 400_000 * Decimal("0.075") + 100_000 * Decimal("0.6")) / M
+    expected = (
+        600_000 * Decimal("0.15") + 400_000 * Decimal("0.075") + 100_000 * Decimal("0.6")
+    ) / M
     assert build.by_source["estimated"] == expected
 
 
@@ -111,13 +135,35 @@ def _batch_store(batched_share: Decimal) -> RuleContext:
     out = 100 / Decimal("0.60") * M  # $100 at $0.60/1M standard
     batched = out * batched_share * 2  # batch tokens cost half: twice the tokens per dollar
     unbatched = out * (1 - batched_share)
-    rows = _completions(D2, "gpt-4o-mini-2024-07-18", {"output_text_tokens": int(unbatched),
-                        "num_model_requests": 500}, "proj_contribux_dev", batch="false")
-    rows += _completions(D2, "gpt-4o-mini-2024-07-18", {"output_text_tokens": int(batched),
-                         "num_model_requests": 500}, "proj_contribux_dev", batch="true")  # fmt: skip
+    rows = _completions(
+        D2,
+        "gpt-4o-mini-2024-07-18",
+        {"output_text_tokens": int(unbatched), "num_model_requests": 500},
+        "proj_contribux_dev",
+        batch="false",
+    )
+    rows += _completions(
+        D2,
+        "gpt-4o-mini-2024-07-18",
+        {"output_text_tokens": int(batched), "num_model_requests": 500},
+        "proj_contribux_dev",
+        batch="true",
+    )
     insert(store, "usage", rows)
-    insert(store, "charges", [charge_row("openai", "100", D2, "OpenAI API",
-                                         "gpt-4o-mini-2024-07-18, output", "proj_contribux_dev")])  # fmt: skip
+    insert(
+        store,
+        "charges",
+        [
+            charge_row(
+                "openai",
+                "100",
+                D2,
+                "OpenAI API",
+                "gpt-4o-mini-2024-07-18, output",
+                "proj_contribux_dev",
+            )
+        ],
+    )
     return RuleContext(store, NOV, Config.load(), date(2026, 12, 6))
 
 

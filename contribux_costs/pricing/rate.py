@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 
 import polars as pl
 
@@ -17,13 +18,14 @@ from contribux_costs.periods import Month
 from contribux_costs.pricing.book import PriceBook
 from contribux_costs.pricing.extras import fixed_fee_lines, minimum_lines
 from contribux_costs.pricing.findings import DataQualityFinding, unpriced_findings
+from contribux_costs.pricing.openai_usage import PRICED_USAGE
 from contribux_costs.store import Store
-from contribux_costs.store.grain import MONTH_USAGE
 
 
 def _in_month_usage(sql: str) -> str:
-    """Read ``usage`` as the month's rows at one granularity per day (no day priced twice)."""
-    return sql.replace("__MONTH_USAGE__", MONTH_USAGE)
+    """Read ``usage`` as the month's rows at one granularity per day (no day priced twice),
+    OpenAI completions as disjoint priced parts (:mod:`contribux_costs.pricing.openai_usage`)."""
+    return sql.replace("__MONTH_USAGE__", PRICED_USAGE)
 
 
 @contextmanager
@@ -48,6 +50,7 @@ def price_usage(
         "_pb_meters": _meters_frame(book),
         "_pb_plans": _plans_frame(book),
         "_pb_families": _families_frame(store, book, month),
+        "_pb_tiers": _tiers_frame(book),
         "_pb_providers": pl.DataFrame(
             {"provider": list(providers)}, schema={"provider": pl.String}
         ),
@@ -84,7 +87,20 @@ def _meters_frame(book: PriceBook) -> pl.DataFrame:
             "gauge": pl.Boolean,
             "unit": pl.String,
             "sku_from_service": pl.Boolean,
+            "fallback": pl.String,
         },
+    )
+
+
+def _tiers_frame(book: PriceBook) -> pl.DataFrame:
+    tiers = sorted({*book.tier_factors, *book.own_rate_tiers})
+    return pl.DataFrame(
+        {
+            "tier": tiers,
+            "factor": [book.tier_factors.get(t, Decimal(1)) for t in tiers],
+            "own_rate": [t in book.own_rate_tiers for t in tiers],
+        },
+        schema={"tier": pl.String, "factor": pl.Decimal(38, 12), "own_rate": pl.Boolean},
     )
 
 
@@ -120,6 +136,7 @@ WITH plan_fields AS (SELECT DISTINCT provider, field FROM _pb_plans),
 d AS (
     SELECT u.provider, u.endpoint, u.service, u.resource_id, u.resource_name, u.metric,
            coalesce(m.unit, u.unit) AS c_unit, u.billing_date, u.dimensions, m.component, m.gauge,
+           m.fallback,
            CASE WHEN u.provider = 'openai' THEN NULL
                 WHEN m.sku_from_service THEN u.provider || '/' || u.service
                 ELSE m.sku END AS meter_sku,
@@ -140,6 +157,9 @@ u AS (
                      THEN 'openai/' || coalesce(f.family, '?' || coalesce(d.resource_name, ''))
                           || '/' || d.component
                 ELSE d.meter_sku END AS sku,
+           CASE WHEN d.provider = 'openai' AND d.fallback IS NOT NULL
+                     THEN 'openai/' || coalesce(f.family, '?' || coalesce(d.resource_name, ''))
+                          || '/' || d.fallback END AS alt_sku,
            coalesce(json_extract_string(d.dimensions, '$.batch'), '') IN ('true', 'True', '1')
                AS batch,
            (CASE WHEN d.gauge THEN d.mean / $days ELSE d.total END)::DECIMAL(38, 12) AS qty
@@ -147,26 +167,35 @@ u AS (
     LEFT JOIN plan_fields pf ON pf.provider = d.provider
     LEFT JOIN _pb_families f ON d.provider = 'openai' AND f.model = d.resource_name
 ),
-up AS (
+p0 AS (
     SELECT u.*, CASE WHEN u.raw_plan IS NULL THEN '' ELSE coalesce(a.plan, lower(u.raw_plan)) END
                 AS plan
     FROM u LEFT JOIN _pb_plans a ON a.provider = u.provider AND a.raw = u.raw_plan
 ),
+-- An OpenAI service tier: a price factor (flex) or the need for entries of its own (priority).
+up AS (
+    SELECT p0.*, coalesce(t.factor, 1)::DECIMAL(38, 12) AS tier_factor,
+           coalesce(t.own_rate, false) AS own_rate
+    FROM p0 LEFT JOIN _pb_tiers t ON p0.provider = 'openai' AND t.tier = p0.plan
+),
+-- The component's own price first; else its fallback's (image input billed as text input).
 cand AS (
-    SELECT up.rid, e.*
+    SELECT up.rid, e.*, (e.sku = up.sku) AS own_sku
     FROM up JOIN _pb_entries e
-      ON e.kind = 'usage' AND e.sku = up.sku AND up.plan LIKE e.plan_like
+      ON e.kind = 'usage' AND (e.sku = up.sku OR e.sku = up.alt_sku) AND up.plan LIKE e.plan_like
+     AND NOT (up.own_rate AND e.plan = '*')
      AND e.unit_lc = lower(up.c_unit)
      AND up.billing_date >= e.effective_from AND up.billing_date < e.effective_to
 ),
 eff AS (
     SELECT * FROM cand
-    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY priority DESC, plan_specific DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY rid
+                               ORDER BY own_sku DESC, priority DESC, plan_specific DESC) = 1
 ),
 lst AS (
     SELECT rid, entry_id AS list_entry_id, price AS list_price, rate AS list_rate FROM cand
     WHERE priority = 0
-    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY plan_specific DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY own_sku DESC, plan_specific DESC) = 1
 ),
 j AS (
     SELECT up.*, eff.entry_id, eff.pricing_unit, eff.inv_per, eff.price, eff.rate,
@@ -185,7 +214,8 @@ b AS (
     SELECT a.*,
            CASE WHEN entry_id IS NULL THEN qty
                 ELSE greatest(0::DECIMAL(38, 12), least(qty, cum - included)) END AS billable,
-           CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END AS mult
+           (CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END
+            * tier_factor)::DECIMAL(38, 12) AS mult
     FROM a
 ),
 c AS (
@@ -195,7 +225,8 @@ c AS (
 )
 SELECT provider, endpoint, service, resource_id, resource_name, metric, c_unit AS unit,
        period_start, period_end, billing_date, dimensions, family, component, sku, plan, batch,
-       CASE WHEN batch THEN entry_id || '#batch' ELSE entry_id END AS entry_id,
+       entry_id || CASE WHEN batch THEN '#batch' ELSE '' END
+                || CASE WHEN tier_factor <> 1 THEN '#' || plan ELSE '' END AS entry_id,
        list_entry_id, pricing_unit, qty, billable, qty - billable AS allowance_used,
        (billable * inv_per)::DECIMAL(38, 12) AS pricing_qty,
        (price * mult)::DECIMAL(38, 12) AS unit_price,
