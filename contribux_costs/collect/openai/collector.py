@@ -3,8 +3,9 @@
 Usage: ``GET /organization/usage/{completions,embeddings}`` grouped by model, project and API key
 (completions also by ``batch`` and ``service_tier``, so Batch and flex/priority traffic is priced at
 its own rate and attributed), bucketed (1d/1h/1m) with ``limit`` counting *buckets* per page.
-Costs: ``GET /organization/costs``, 1d buckets only, grouped by line item and project; ``amount.value`` arrives as a decimal string in
-live responses (a number in the spec), so both are parsed into Decimal.
+Costs: ``GET /organization/costs``, 1d buckets only, grouped by line item and project;
+``amount.value`` arrives as a decimal string in live responses (a number in the spec), so both are
+parsed into Decimal.
 """
 
 from __future__ import annotations
