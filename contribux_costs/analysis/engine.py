@@ -18,6 +18,7 @@ from pathlib import Path
 
 from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
+from contribux_costs.analysis.pricing_notes import note_unpriced
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
@@ -61,6 +62,7 @@ class CostOptimizer:
         m = month if isinstance(month, Month) else Month.parse(month)
         ctx = RuleContext(self.store, m, self.config, as_of or datetime.now(UTC).date())
         overview.refresh_focus(ctx)
+        note_unpriced(ctx)  # an unpriced volume is always reported, with its size
         usage = overview.current_usage(ctx)
         projection = overview.projection(ctx)
         anomalies = overview.anomalies(ctx)

@@ -42,14 +42,22 @@ def registered(store: Store, frames: dict[str, pl.DataFrame]) -> Iterator[None]:
 
 
 def price_usage(
-    store: Store, book: PriceBook, month: Month, providers: Sequence[str]
+    store: Store,
+    book: PriceBook,
+    month: Month,
+    providers: Sequence[str],
+    families: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, list[DataQualityFinding]]:
-    """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings."""
+    """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings.
+
+    ``families`` maps OpenAI model ids to the family whose prices apply instead of their own:
+    the what-if "this traffic on a cheaper model", priced by the very same rules as the bill.
+    """
     frames = {
         "_pb_entries": book.entries_frame(),
         "_pb_meters": _meters_frame(book),
         "_pb_plans": _plans_frame(book),
-        "_pb_families": _families_frame(store, book, month),
+        "_pb_families": _families_frame(store, book, month, families),
         "_pb_tiers": _tiers_frame(book),
         "_pb_providers": pl.DataFrame(
             {"provider": list(providers)}, schema={"provider": pl.String}
@@ -116,15 +124,18 @@ def _plans_frame(book: PriceBook) -> pl.DataFrame:
     )
 
 
-def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame:
+def _families_frame(
+    store: Store, book: PriceBook, month: Month, override: dict[str, str] | None = None
+) -> pl.DataFrame:
     # Few distinct model ids per month: mapping them in Python is not a per-row loop.
     ids = store.query(
         "SELECT DISTINCT resource_name FROM usage WHERE provider = 'openai' "
         "AND billing_date >= ? AND billing_date < ? AND resource_name IS NOT NULL",
         [month.first_day, month.next.first_day],
     )["resource_name"].to_list()
+    fams = [(override or {}).get(str(i)) or book.family(str(i)) for i in ids]
     return pl.DataFrame(
-        {"model": ids, "family": [book.family(str(i)) for i in ids]},
+        {"model": ids, "family": fams},
         schema={"model": pl.String, "family": pl.String},
     )
 
