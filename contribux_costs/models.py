@@ -106,6 +106,11 @@ class Recommendation(_Model):
     rule_id: str
     threshold: str = Field(description="the configured threshold that fired, as text")
     subject: str
+    cost_ahead_usd: Money | None = Field(
+        default=None,
+        description="a cost this rule foresees for the month (e.g. a plan allowance overage) "
+        "that no measured change removes: listed as a cost ahead, never as a saving",
+    )
 
 
 class TtlWhatIf(_Model):

@@ -20,6 +20,7 @@ from contribux_costs.analysis import alerts as alerts_mod
 from contribux_costs.analysis import cache, costs, database, overview, scaling, upstash_plans
 from contribux_costs.analysis.pricing_notes import note_unpriced
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
+from contribux_costs.analysis.vercel_rules import RULES as VERCEL_RULES
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
 from contribux_costs.models import Alert, AnalysisResult, Recommendation
@@ -41,6 +42,7 @@ RULES: tuple[Rule, ...] = (
     *upstash_plans.RULES,
     *scaling.RULES,
     *cache.RULES,
+    *VERCEL_RULES,
 )
 
 
