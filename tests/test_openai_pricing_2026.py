@@ -176,3 +176,22 @@ def test_batch_saving_only_on_the_non_batched_spend() -> None:
 
 def test_batch_saving_none_when_all_batched() -> None:
     assert costs.batch_api(_batch_store(Decimal(1))) == []
+
+
+def test_the_focus_build_keeps_the_priced_rows_the_rules_read() -> None:
+    # One pricing path, read back: the build stores every day's priced OpenAI rows (billed days
+    # too); the rules read them instead of re-pricing a month of hourly usage.
+    store = new_store()
+    text = {"input_text_tokens": 1_000_000, "num_model_requests": 10}
+    insert(store, "usage", _completions(D1, "gpt-5-2025-08-07", text)
+           + _completions(D2, "gpt-5-2025-08-07", text))  # fmt: skip
+    insert(store, "charges", [charge_row("openai", "1.30", D1, "OpenAI API",
+                                         "gpt-5-2025-08-07, input", "proj_a")])  # fmt: skip
+    build_focus(store, NOV)
+    stored = store.scalar("SELECT sum(cost) FROM openai_priced WHERE month = '2026-11'")
+    assert stored == Decimal("2.5")  # both days at $1.25/1M
+    ctx = RuleContext(store, NOV, Config.load(), date(2026, 12, 6))
+    store.con.execute("DELETE FROM usage WHERE metric = 'input_text_tokens'")  # not re-priced
+    [s] = costs.model_spend(ctx)
+    assert s.priced == Decimal("2.5")
+    assert s.cost == Decimal("1.30") + Decimal("1.25")  # billed day + priced unbilled day

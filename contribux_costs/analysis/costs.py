@@ -96,20 +96,16 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
     share = ctx.cfg.dec("openai.downgrade.share")
     min_requests = ctx.cfg.num("openai.downgrade.min_requests")
     moves = {s.model: targets[s.family] for s in _spend(ctx) if s.family in targets}
-    on_target = priced_lines(ctx, moves) if moves else None
+    on_target = _by_model(priced_lines(ctx, moves)) if moves else {}
     out = []
     for s in _spend(ctx):
         target = moves.get(s.model)
-        if target is None or on_target is None or s.requests < min_requests or s.priced <= 0:
+        qty, priced_on_target = on_target.get((s.project_id, s.model), (0.0, Decimal(0)))
+        if target is None or s.requests < min_requests or s.priced <= 0:
             continue
-        rows = on_target.filter(
-            (pl.col("resource_id").fill_null("None") == s.project_id)
-            & (pl.col("resource_name").fill_null("None") == s.model)
-        )
-        if float(rows["qty"].cast(pl.Float64).sum() or 0) < sum(s.qty.values()):
+        if qty < sum(s.qty.values()) * (1 - 1e-9):  # float sums in another order
             ctx.note(f"{target} has no price for every token part of {s.model}: not compared")
             continue
-        priced_on_target = Decimal(str(rows["cost"].sum() or 0))
         saving = (s.priced - priced_on_target) * share * s.to_bill
         if saving <= 0:
             continue
@@ -128,6 +124,17 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
             )
         )  # fmt: skip
     return out
+
+
+def _by_model(lines: pl.DataFrame) -> dict[tuple[str, str], tuple[float, Decimal]]:
+    """(project, model) → (tokens, cost) of priced rows, in one group-by."""
+    if not lines.height:
+        return {}
+    sums = lines.group_by(
+        pl.col("resource_id").cast(pl.String).fill_null("None"),
+        pl.col("resource_name").cast(pl.String).fill_null("None"),
+    ).agg(pl.col("qty").cast(pl.Float64).sum(), pl.col("cost").sum())
+    return {(p, m): (float(q), Decimal(str(c))) for p, m, q, c in sums.iter_rows()}
 
 
 def prompt_caching(ctx: RuleContext) -> list[Candidate]:

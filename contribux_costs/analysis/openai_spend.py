@@ -103,51 +103,108 @@ class ModelSpend:
 
 def priced_lines(ctx: RuleContext, families: dict[str, str] | None = None) -> pl.DataFrame:
     """The month's priced OpenAI usage rows (the FOCUS pricing function), ``families`` mapping
-    model ids to another family's prices for a what-if. Empty without a price book."""
+    model ids to another family's prices for a what-if. Empty without a price book.
+
+    The FOCUS build keeps these rows (``openai_priced``): they are read back, not re-priced from
+    a month of hourly usage; a what-if prices those daily rows again on the target's prices."""
     key = f"openai_priced:{sorted((families or {}).items())}"
     if key not in ctx.cache:
         from contribux_costs.pricing import price_usage
 
         book = pricebook(ctx)
+        stored = _stored(ctx)
         if book is None:
-            ctx.cache[key] = pl.DataFrame()
+            lines = pl.DataFrame()
+        elif families is None and stored is not None:
+            lines = stored
         else:
-            lines, _ = price_usage(ctx.store, book, ctx.month, ["openai"], families)
-            ctx.cache[key] = lines.filter(pl.col("charge_category") == "Usage")
+            source = None if stored is None else _as_usage(stored, families or {})
+            lines, _ = price_usage(ctx.store, book, ctx.month, ["openai"], families, source)
+        ctx.cache[key] = (
+            lines.filter(pl.col("charge_category") == "Usage")
+            if "charge_category" in lines.columns
+            else lines
+        )
     frame: pl.DataFrame = ctx.cache[key]
     return frame
 
 
+def _stored(ctx: RuleContext) -> pl.DataFrame | None:
+    """The rows the month's FOCUS build priced, or None when it has not stored any."""
+    if "openai_priced" not in ctx.tables:
+        return None
+    frame = ctx.store.query(
+        "SELECT * EXCLUDE (month) FROM openai_priced WHERE month = ?", [str(ctx.month)]
+    )
+    return frame if frame.height else None
+
+
+def _as_usage(stored: pl.DataFrame, families: dict[str, str]) -> pl.DataFrame:
+    """Stored priced rows of the moved models as daily ``usage`` rows (for a what-if)."""
+    return stored.filter(pl.col("resource_name").is_in(list(families))).select(
+        "provider", "endpoint", "service", "resource_id", "resource_name", "metric", "unit",
+        "period_start", "period_end", pl.lit("1d").alias("granularity"),
+        pl.col("qty").cast(pl.Float64).alias("value"), "dimensions", "billing_date",
+    )  # fmt: skip
+
+
 def model_spend(ctx: RuleContext) -> list[ModelSpend]:
     """Per (project, model): volumes by part, priced cost and the bill (see the module doc)."""
-    lines = priced_lines(ctx)
     params = {"first": ctx.first, "end": ctx.end}
     requests = ctx.store.query(ctx.usage_sql(_REQUESTS, "openai"), params)
     billed = ctx.store.query(_BILLED, params)
-    billed_days = set(billed["day"].to_list()) if billed.height else set()
+    billed_days = list(set(billed["day"].to_list())) if billed.height else []
     bill = _sums(billed, ["project_id", "model"], "cost")
+    totals, parts = _aggregate(priced_lines(ctx), billed_days)
     out = []
     for r in requests.sort("project_id", "model").iter_rows(named=True):
-        pid, model = str(r["project_id"]), str(r["model"])
-        mine = _mine(lines, pid, model)
-        billed_cost = bill.get((pid, model))
+        key = (str(r["project_id"]), str(r["model"]))
+        t = totals.get(key, {})
+        billed_cost = bill.get(key)
         # The FOCUS rule: billed line items where the Costs API has filled the day, else priced.
-        unbilled = _where(mine, ~pl.col("billing_date").is_in(list(billed_days)))
-        cost = (billed_cost or Decimal(0)) + _total(unbilled, "cost")
-        # Batch and flex rows already pay the Batch rate: only the rest can move to it.
-        batchable = _where(mine, ~pl.col("batch") & ~pl.col("entry_id").str.ends_with("#flex"))
+        cost = (billed_cost or Decimal(0)) + t.get("unbilled", Decimal(0))
+        qty = {c: float(q) for c, (q, _) in parts.get(key, {}).items()}
+        by_part = {c: v for c, (_, v) in parts.get(key, {}).items()}
         out.append(
             ModelSpend(
-                pid, model, _family(ctx, model), str(r["service"]), float(r["requests"]),
-                _qty_by_part(mine), _cost_by_part(mine), _total(mine, "cost"),
-                _total(batchable, "cost"), cost, billed_cost is not None,
+                key[0], key[1], family_of(key[1], ctx), str(r["service"]), float(r["requests"]),
+                qty, by_part, t.get("priced", Decimal(0)), t.get("batchable", Decimal(0)),
+                cost, billed_cost is not None,
             )
         )  # fmt: skip
     return out
 
 
-def _family(ctx: RuleContext, model: str) -> str:
-    return family_of(model, ctx)
+Key = tuple[str, str]
+
+
+def _aggregate(
+    lines: pl.DataFrame, billed_days: list[object]
+) -> tuple[dict[Key, dict[str, Decimal]], dict[Key, dict[str, tuple[Decimal, Decimal]]]]:
+    """One group-by over the priced rows: per (project, model) the priced, batchable and
+    unbilled-day cost, and per token part its tokens and cost."""
+    if not lines.height:
+        return {}, {}
+    keyed = lines.with_columns(
+        pl.col("resource_id").cast(pl.String).fill_null("None").alias("_p"),
+        pl.col("resource_name").cast(pl.String).fill_null("None").alias("_m"),
+    )
+    # Batch and flex rows already pay the Batch rate: only the rest can move to it.
+    movable = ~pl.col("batch") & ~pl.col("entry_id").str.ends_with("#flex")
+    totals = keyed.group_by("_p", "_m").agg(
+        pl.col("cost").sum().alias("priced"),
+        pl.col("cost").filter(movable).sum().alias("batchable"),
+        pl.col("cost").filter(~pl.col("billing_date").is_in(billed_days)).sum().alias("unbilled"),
+    )
+    by_part = keyed.group_by("_p", "_m", "component").agg(pl.col("qty").sum(), pl.col("cost").sum())
+    out: dict[Key, dict[str, Decimal]] = {
+        (p, m): {"priced": _dec(a), "batchable": _dec(b), "unbilled": _dec(u)}
+        for p, m, a, b, u in totals.iter_rows()
+    }
+    parts: dict[Key, dict[str, tuple[Decimal, Decimal]]] = {}
+    for p, m, c, q, v in by_part.iter_rows():
+        parts.setdefault((p, m), {})[str(c)] = (_dec(q), _dec(v))
+    return out, parts
 
 
 def family_of(model: str, ctx: RuleContext | None = None) -> str:
@@ -158,39 +215,8 @@ def family_of(model: str, ctx: RuleContext | None = None) -> str:
     return known or _DATE_SUFFIX.sub("", model)
 
 
-def _mine(lines: pl.DataFrame, pid: str, model: str) -> pl.DataFrame:
-    if not lines.height:
-        return lines
-    return lines.filter(
-        (pl.col("resource_id").fill_null("None") == pid)
-        & (pl.col("resource_name").fill_null("None") == model)
-    )
-
-
 def _dec(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
-def _total(frame: pl.DataFrame, col: str) -> Decimal:
-    return _dec(frame[col].sum()) if frame.height else Decimal(0)
-
-
-def _where(frame: pl.DataFrame, cond: pl.Expr) -> pl.DataFrame:
-    return frame.filter(cond) if frame.height else frame
-
-
-def _qty_by_part(frame: pl.DataFrame) -> dict[str, float]:
-    if not frame.height:
-        return {}
-    sums = frame.group_by("component").agg(pl.col("qty").cast(pl.Float64).sum())
-    return {str(c): float(v) for c, v in sums.iter_rows()}
-
-
-def _cost_by_part(frame: pl.DataFrame) -> dict[str, Decimal]:
-    if not frame.height:
-        return {}
-    sums = frame.group_by("component").agg(pl.col("cost").sum())
-    return {str(c): _dec(v) for c, v in sums.iter_rows()}
 
 
 def _sums(frame: pl.DataFrame, keys: list[str], col: str) -> dict[tuple[str, str], Decimal]:

@@ -56,6 +56,7 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
     computed = _computed_rows(lines, _billed_days(store, month), _demo_flags(store), month)
     frame = pl.concat([_conform(billed), _conform(computed)])
     _replace_month(store, month, frame, findings_frame(findings))
+    _replace_openai_priced(store, month, lines)
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
         for r in frame.group_by("x_cost_source")
@@ -87,6 +88,33 @@ def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl
         Exception
     ) as exc:  # duckdb errors (constraint, type) become a StoreError naming the month
         raise StoreError(f"rebuilding focus_charges for {month} failed: {exc}") from exc
+
+
+OPENAI_PRICED = (
+    "provider", "endpoint", "service", "resource_id", "resource_name", "metric", "unit",
+    "period_start", "period_end", "billing_date", "dimensions", "component", "plan", "batch",
+    "entry_id", "qty", "cost",
+)  # fmt: skip
+
+
+def _replace_openai_priced(store: Store, month: Month, lines: pl.DataFrame) -> None:
+    """Keep every day's priced OpenAI usage (billed days too): the analysis reads these rows."""
+    openai = (
+        lines.filter((pl.col("provider") == "openai") & (pl.col("charge_category") == "Usage"))
+        if lines.height
+        else pl.DataFrame()
+    )
+    rows = (
+        openai.select(pl.lit(str(month)).alias("month"), *OPENAI_PRICED)
+        if openai.height
+        else openai
+    )
+    try:
+        with store.transaction() as con:
+            con.execute("DELETE FROM openai_priced WHERE month = ?", [str(month)])
+            store.insert_frame(con, "openai_priced", rows)
+    except Exception as exc:  # duckdb errors become a StoreError naming the month
+        raise StoreError(f"storing the priced OpenAI usage of {month} failed: {exc}") from exc
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:

@@ -47,17 +47,21 @@ def price_usage(
     month: Month,
     providers: Sequence[str],
     families: dict[str, str] | None = None,
+    source: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, list[DataQualityFinding]]:
     """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings.
 
     ``families`` maps OpenAI model ids to the family whose prices apply instead of their own:
     the what-if "this traffic on a cheaper model", priced by the very same rules as the bill.
+    ``source`` replaces the ``usage`` table (same columns): e.g. the month's priced rows, daily,
+    for a what-if that need not read a month of hourly usage again.
     """
+    table = "_pb_usage" if source is not None else "usage"
     frames = {
         "_pb_entries": book.entries_frame(),
         "_pb_meters": _meters_frame(book),
         "_pb_plans": _plans_frame(book),
-        "_pb_families": _families_frame(store, book, month, families),
+        "_pb_families": _families_frame(store, book, month, families, table),
         "_pb_tiers": _tiers_frame(book),
         "_pb_providers": pl.DataFrame(
             {"provider": list(providers)}, schema={"provider": pl.String}
@@ -69,10 +73,12 @@ def price_usage(
         "days": month.days,
         "batch": book.batch_factor,
     }
+    if source is not None:
+        frames["_pb_usage"] = source
     with registered(store, frames):
-        lines = store.query(_PRICED_SQL, params)
+        lines = store.query(_from(_PRICED_SQL, table), params)
         unmetered = store.query(
-            _UNMETERED_SQL, {"first": month.first_day, "next": month.next.first_day}
+            _from(_UNMETERED_SQL, table), {"first": month.first_day, "next": month.next.first_day}
         )
     priced = lines.filter(pl.col("entry_id").is_not_null())
     findings = unpriced_findings(
@@ -80,6 +86,10 @@ def price_usage(
     )
     extra = [minimum_lines(priced, book, month), fixed_fee_lines(priced, book, month)]
     return pl.concat([priced, *[e for e in extra if e.height]], how="diagonal_relaxed"), findings
+
+
+def _from(sql: str, table: str) -> str:
+    return sql if table == "usage" else sql.replace(" FROM usage ", f" FROM {table} ")
 
 
 def _meters_frame(book: PriceBook) -> pl.DataFrame:
@@ -125,11 +135,20 @@ def _plans_frame(book: PriceBook) -> pl.DataFrame:
 
 
 def _families_frame(
-    store: Store, book: PriceBook, month: Month, override: dict[str, str] | None = None
+    store: Store,
+    book: PriceBook,
+    month: Month,
+    override: dict[str, str] | None = None,
+    table: str = "usage",
 ) -> pl.DataFrame:
     # Few distinct model ids per month: mapping them in Python is not a per-row loop.
+    if table != "usage":
+        return pl.DataFrame(
+            {"model": list(override or {}), "family": list((override or {}).values())},
+            schema={"model": pl.String, "family": pl.String},
+        )
     ids = store.query(
-        "SELECT DISTINCT resource_name FROM usage WHERE provider = 'openai' "
+        f"SELECT DISTINCT resource_name FROM {table} WHERE provider = 'openai' "
         "AND billing_date >= ? AND billing_date < ? AND resource_name IS NOT NULL",
         [month.first_day, month.next.first_day],
     )["resource_name"].to_list()
