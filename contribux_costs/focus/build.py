@@ -55,8 +55,7 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
     lines, findings = price_usage(store, book, month, [*COMPUTED_PROVIDERS, *ESTIMATED_PROVIDERS])
     computed = _computed_rows(lines, _billed_days(store, month), _demo_flags(store), month)
     frame = pl.concat([_conform(billed), _conform(computed)])
-    _replace_month(store, month, frame, findings_frame(findings))
-    _replace_openai_priced(store, month, lines)
+    _replace_month(store, month, frame, findings_frame(findings), _openai_priced(month, lines))
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
         for r in frame.group_by("x_cost_source")
@@ -73,7 +72,13 @@ def build_focus(store: Store, month: Month, book: PriceBook | None = None) -> Fo
     )
 
 
-def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl.DataFrame) -> None:
+def _replace_month(
+    store: Store,
+    month: Month,
+    frame: pl.DataFrame,
+    findings: pl.DataFrame,
+    openai: pl.DataFrame | None = None,
+) -> None:
     first, nxt = month.first_day, month.next.first_day
     try:
         with store.transaction() as con:
@@ -84,6 +89,9 @@ def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl
             con.execute("DELETE FROM pricing_findings WHERE month = ?", [str(month)])
             store.insert_frame(con, "focus_charges", frame)
             store.insert_frame(con, "pricing_findings", findings)
+            if openai is not None:  # the priced OpenAI rows the analysis reads, same transaction
+                con.execute("DELETE FROM openai_priced WHERE month = ?", [str(month)])
+                store.insert_frame(con, "openai_priced", openai)
     except (
         Exception
     ) as exc:  # duckdb errors (constraint, type) become a StoreError naming the month
@@ -97,24 +105,12 @@ OPENAI_PRICED = (
 )  # fmt: skip
 
 
-def _replace_openai_priced(store: Store, month: Month, lines: pl.DataFrame) -> None:
-    """Keep every day's priced OpenAI usage (billed days too): the analysis reads these rows."""
-    openai = (
-        lines.filter((pl.col("provider") == "openai") & (pl.col("charge_category") == "Usage"))
-        if lines.height
-        else pl.DataFrame()
-    )
-    rows = (
-        openai.select(pl.lit(str(month)).alias("month"), *OPENAI_PRICED)
-        if openai.height
-        else openai
-    )
-    try:
-        with store.transaction() as con:
-            con.execute("DELETE FROM openai_priced WHERE month = ?", [str(month)])
-            store.insert_frame(con, "openai_priced", rows)
-    except Exception as exc:  # duckdb errors become a StoreError naming the month
-        raise StoreError(f"storing the priced OpenAI usage of {month} failed: {exc}") from exc
+def _openai_priced(month: Month, lines: pl.DataFrame) -> pl.DataFrame:
+    """Every day's priced OpenAI usage (billed days too): the analysis reads these rows."""
+    if not lines.height:
+        return pl.DataFrame()
+    openai = lines.filter((pl.col("provider") == "openai") & (pl.col("charge_category") == "Usage"))
+    return openai.select(pl.lit(str(month)).alias("month"), *OPENAI_PRICED)
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:
