@@ -138,6 +138,12 @@ class Recommendation(_Model):
     status: Literal["open", "accepted", "dismissed", "done"] = "open"
     status_note: str | None = None
 
+    cost_ahead_usd: Money | None = Field(
+        default=None,
+        description="a cost this rule foresees for the month (e.g. a plan allowance overage) "
+        "that no measured change removes: listed as a cost ahead, never as a saving",
+    )
+
 
 class TrackedRecommendation(_Model):
     """A recommendation with a status set (``contribux-costs recommendations set``) and, once

@@ -36,11 +36,12 @@ def test_main_prints_the_table_and_writes_the_json(
     assert case["ratio"] == pytest.approx(case["wall_s"] / case["baseline_s"])
     figures = case["figures"]
     real = figures["path_with_raw_landing"]
-    # 2,000 completions results × 7 metrics (6 counts + billable uncached input), one page.
-    assert real["usage_rows"] == 14000 and real["raw_pages"] == 1
+    # 2,000 completions results × 10 metrics (6 counts + uncached input + the 3 text parts
+    # priced at the text rates, issue 14), one page.
+    assert real["usage_rows"] == 20000 and real["raw_pages"] == 1
     assert figures["path_without_raw_landing"]["raw_pages"] == 0
     assert figures["baseline_read_json"]["rows"] == 2000
-    assert figures["sql_floor_tidy_usage"]["usage_rows"] == 14000
+    assert figures["sql_floor_tidy_usage"]["usage_rows"] == 20000
     printed = capsys.readouterr().out
     assert "1 load path" in printed and str(out) in printed
 

@@ -18,6 +18,7 @@ from contribux_costs.config import Settings
 from contribux_costs.demo.model import DemoModel
 from contribux_costs.demo.openai import (
     DEMO_PRICES,
+    PRIORITY_PRICES,
     UNEXPLAINED_DAILY,
     UNEXPLAINED_LINE_ITEM,
     WEB_SEARCH_DAILY_CALLS,
@@ -128,22 +129,31 @@ def test_spike_day_has_about_six_times_the_gpt4o_traffic() -> None:
 
 
 def test_costs_equal_usage_times_prices_except_the_planted_line_item() -> None:
-    day = datetime(2025, 1, 20, tzinfo=UTC)
-    usage = totals(get("organization/usage/completions", day, 1, group_by=GROUPED))
-    usage |= totals(get("organization/usage/embeddings", day, 1, group_by=GROUPED))
+    # Issue 14: Batch rows are billed at 50%, priority rows at their own prices; image input and
+    # cache writes as input (input − cached = uncached text + image + cache writes, 2026 shape).
+    day = datetime(2025, 9, 20, tzinfo=UTC)  # after gpt-5's launch
+    slices = [*GROUPED, "batch", "service_tier"]
+    usage = get("organization/usage/completions", day, 1, group_by=slices)
+    usage["data"][0]["results"] += get("organization/usage/embeddings", day, 1, group_by=GROUPED)[
+        "data"
+    ][0]["results"]
     costs = get("organization/costs", day, 1, group_by=["line_item", "project_id"])
     billed = {
         (r["project_id"], r["line_item"]): Decimal(r["amount"]["value"])
         for r in costs["data"][0]["results"]
     }
     assert all(isinstance(r["amount"]["value"], str) for r in costs["data"][0]["results"])
-    expected: dict[tuple[str, str], Decimal] = {}
-    for (project, model), (_req, inp, cached, out) in usage.items():
-        p_in, p_cached, p_out = DEMO_PRICES[model]
-        expected[(project, f"{model}, input")] = (inp - cached) * p_in / 1_000_000
+    expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for r in usage["data"][0]["results"]:
+        project, model = r["project_id"], r["model"]
+        table = PRIORITY_PRICES if r.get("service_tier") == "priority" else DEMO_PRICES
+        p_in, p_cached, p_out = table[model]
+        f = Decimal("0.5") if r.get("batch") else Decimal(1)
+        inp, cached = r["input_tokens"], r.get("input_cached_tokens", 0)
+        expected[(project, f"{model}, input")] += (inp - cached) * p_in * f / 1_000_000
         if not model.startswith("text-embedding"):
-            expected[(project, f"{model}, cached input")] = cached * p_cached / 1_000_000
-            expected[(project, f"{model}, output")] = out * p_out / 1_000_000
+            expected[(project, f"{model}, cached input")] += cached * p_cached * f / 1_000_000
+            expected[(project, f"{model}, output")] += r["output_tokens"] * p_out * f / 1_000_000
     planted = billed.pop(("proj_contribux_prod", UNEXPLAINED_LINE_ITEM))
     assert planted == UNEXPLAINED_DAILY
     # Web search is billed from the calls the web_search_calls endpoint reports ($10 per 1K).
@@ -152,6 +162,9 @@ def test_costs_equal_usage_times_prices_except_the_planted_line_item() -> None:
     assert calls == WEB_SEARCH_DAILY_CALLS
     assert billed.pop(("proj_contribux_prod", WEB_SEARCH_LINE_ITEM)) == calls * Decimal("0.01")
     assert billed == expected
+    batched = [r for r in usage["data"][0]["results"] if r.get("batch")]
+    assert batched and {r["model"] for r in batched} == {"gpt-4o-mini-2024-07-18"}
+    assert any(r["model"].startswith("gpt-5") for r in usage["data"][0]["results"])
 
 
 def test_web_search_calls_accrue_by_bucket() -> None:
@@ -214,6 +227,12 @@ def test_collector_frame_from_demo_has_the_tidy_columns() -> None:
         "input_uncached_tokens",
         "output_tokens",
         "num_model_requests",
+        # 2026 shape (issue 14): the parts priced at their own rates.
+        "input_text_tokens",
+        "input_cached_text_tokens",
+        "input_cache_write_tokens",
+        "input_image_tokens",
+        "output_text_tokens",
     }
     assert usage.filter(pl.col("value") < 0).height == 0
     assert usage["period_start"].dt.day().n_unique() == 31

@@ -125,14 +125,19 @@ def test_usage_follows_three_pages_and_sends_the_documented_query(sleeps: list[f
         assert q["end_time"] == str(int(D0.timestamp()) + 3 * 86400)
         assert q["bucket_width"] == "1d"
         assert q["limit"] == "1"
-        assert q.get_list("group_by") == ["model", "project_id"]  # repeated key, not a CSV
+        # Repeated key, not a CSV; batch and service_tier so those rows are priced at their own
+        # rates, api_key_id for attribution (openapi.yaml /organization/usage/completions).
+        assert q.get_list("group_by") == [
+            "model", "project_id", "api_key_id", "batch", "service_tier"
+        ]  # fmt: skip
         assert r.headers["authorization"] == f"Bearer {KEY}"
     assert sleeps == []
     assert len(sw.raw) == 3 and sw.raw[1].params["page"] == "page_AAAAAGd6ZWxsbw"
 
     usage = sw.tables["usage"]
-    # 3 results × 7 metrics (6 numeric fields + the derived billable uncached input).
-    assert usage.height == 21
+    # 3 results × 10 metrics (6 numeric fields + the derived uncached input + the 3 text parts
+    # priced at the text rates: input_text, input_cached_text, output_text).
+    assert usage.height == 30
     # The empty middle bucket (results: []) yields no rows.
     days = set(usage["period_start"].dt.day().to_list())
     assert days == {1, 3}
@@ -143,6 +148,9 @@ def test_usage_follows_three_pages_and_sends_the_documented_query(sleeps: list[f
     # 2025 definition: input_tokens includes the cached part.
     assert metric(usage, "input_uncached_tokens", **mini) == [80000]
     assert metric(usage, "input_uncached_tokens", resource_name="gpt-4o-2024-08-06") == [300000]
+    # 2025 shape: the text parts are input − cached, cached, and output.
+    assert metric(usage, "input_text_tokens", **mini) == [80000]
+    assert metric(usage, "input_cached_text_tokens", **mini) == [40000]
     units = dict(zip(usage["metric"], usage["unit"], strict=True))
     assert units["num_model_requests"] == "requests" and units["output_tokens"] == "tokens"
     assert set(usage["service"].to_list()) == {"completions"}
@@ -398,8 +406,9 @@ def test_malformed_page_leaves_the_windows_earlier_data_intact(
     first = run(store, fake, sleeps)
     assert first.ok, first.summary_lines()
     before = snapshot(store)
-    # 23 completion/embedding rows + 1 web-search row; 6 pages + one per tool endpoint.
-    assert before[0][0] == 24 and before[1][0] == 5 and before[2] == 6 + len(TOOLS)
+    # 30 completions rows (10 metrics: the 3 text parts added) + 2 embeddings rows + 1 web-search
+    # row; 6 pages + one per tool endpoint.
+    assert before[0][0] == 33 and before[1][0] == 5 and before[2] == 6 + len(TOOLS)
 
     fake.routes[COSTS if endpoint == "costs" else COMPLETIONS] = corrupt(endpoint, change)
     second = run(store, fake, sleeps)
@@ -501,3 +510,53 @@ def test_costs_keep_quantity_and_api_key_per_line_item() -> None:
     assert json.loads(frame["Tags"][0]) == {"project_id": "proj_a", "api_key_id": "key_a"}
     with pytest.raises(SchemaError, match="not a count with a unit"):
         costs_frame([_cost_result(quantity=5)])
+
+
+# The spec's own example result (openapi.yaml UsageCompletionsResult, x-oaiMeta example).
+SPEC_2026_RESULT = {
+    "object": "organization.usage.completions.result",
+    "input_tokens": 5000, "input_cached_tokens": 1800, "input_cache_write_tokens": 200,
+    "input_uncached_tokens": 3000, "output_tokens": 1000, "input_text_tokens": 2500,
+    "output_text_tokens": 800, "input_cached_text_tokens": 1500, "input_audio_tokens": 300,
+    "input_cached_audio_tokens": 100, "output_audio_tokens": 100, "input_image_tokens": 200,
+    "input_cached_image_tokens": 200, "output_image_tokens": 100, "num_model_requests": 5,
+    "project_id": "proj_abc", "user_id": "user-abc", "api_key_id": "key_abc",
+    "model": "gpt-4o-mini-2024-07-18", "batch": False, "service_tier": "default",
+}  # fmt: skip
+
+
+def _spec_page(result: dict[str, Any]) -> str:
+    bucket = {"object": "bucket", "start_time": 1735689600, "end_time": 1735776000}
+    page = {"object": "page", "data": [{**bucket, "results": [result]}], "has_more": False}
+    return json.dumps({**page, "next_page": None})
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_2026_fields_and_dimensions_collected_by_both_parsers(fast: bool) -> None:
+    from contribux_costs.collect.openai.collector import exact_usage_page, usage_frame
+    from contribux_costs.collect.openai.pages import fast_usage_page
+
+    body = _spec_page(SPEC_2026_RESULT)
+    page = fast_usage_page(body) if fast else exact_usage_page(json.loads(body), "usage/x")
+    assert page is not None
+    usage = usage_frame(page.wide, "completions", "usage/completions", "1d")
+    got = {m: metric(usage, m) for m in SPEC_2026_RESULT if m.endswith("_tokens")}
+    assert got == {m: [float(v)] for m, v in SPEC_2026_RESULT.items() if m.endswith("_tokens")}
+    dims = json.loads(usage["dimensions"][0])
+    assert (dims["batch"], dims["service_tier"], dims["api_key_id"]) == (
+        "false",
+        "default",
+        "key_abc",
+    )
+
+
+def test_2026_text_parts_filled_when_the_api_leaves_them_out() -> None:
+    from contribux_costs.collect.openai.collector import usage_frame
+
+    lean = {k: v for k, v in SPEC_2026_RESULT.items() if "_text_" not in k}
+    usage = usage_frame([{**lean, "_start": 1735689600, "_end": 1735776000}], "completions",
+                        "usage/completions", "1d")  # fmt: skip
+    # uncached 3000 − audio 300 − image 200; cached 1800 − 100 − 200; output 1000 − 100 − 100.
+    assert metric(usage, "input_text_tokens") == [2500]
+    assert metric(usage, "input_cached_text_tokens") == [1500]
+    assert metric(usage, "output_text_tokens") == [800]

@@ -22,7 +22,12 @@ from contribux_costs.pricing import load_pricebook
         ("text-embedding-3-small", "text-embedding-3-small"),
         ("gpt-4o-audio-preview-2024-12-17", None),  # a different product, not gpt-4o
         ("ft:gpt-4o-mini-2024-07-18:org::abc", None),  # fine-tunes have their own prices
-        ("gpt-5-2025-08-07", None),
+        ("gpt-5-2025-08-07", "gpt-5"),  # issue 14: the gpt-5 family is priced
+        ("gpt-5-mini-2025-08-07", "gpt-5-mini"),
+        ("gpt-5.1-2025-11-13", "gpt-5.1"),  # never gpt-5
+        ("o3-2025-04-16", "o3"),
+        ("o3-mini-2025-01-31", "o3-mini"),
+        ("gpt-6-2026-10-01", None),
     ],
 )
 def test_model_family(model: str, family: str | None) -> None:

@@ -432,8 +432,9 @@ def test_openai_unknown_model_is_a_finding_with_volume(store: Store) -> None:
     lines, findings = priced(store, "openai")
     assert lines.height == 0  # never priced at $0
     got = {(f.subject, f.metric, f.volume) for f in findings}
-    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "output_tokens", 700.0) in got
-    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "input_uncached_tokens", 5000.0) in got
+    # Priced parts (issue 14): the text input and output, each reported with its volume.
+    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "output_text_tokens", 700.0) in got
+    assert ("ft:gpt-4o-mini-2024-07-18:org::x", "input_text_tokens", 5000.0) in got
 
 
 def test_hourly_buckets_become_one_daily_line(store: Store) -> None:

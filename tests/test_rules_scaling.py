@@ -41,14 +41,34 @@ def _vercel(
         )
 
 
-def test_transfer_over_allowance_claims_its_billed_overage() -> None:
+def test_transfer_overage_is_a_cost_ahead_not_a_saving() -> None:
+    # Issue 14 item 11: the old rule claimed the whole $36 overage as a saving. No measured
+    # change removes Fast Data Transfer (edge caching does not shrink bytes sent to users): the
+    # overage is a cost ahead: 240 GB × $0.15 = $36, less what the $20 monthly usage credit has
+    # not absorbed yet (the month's usage, $36, already used it all: $0 left).
     store = new_store()
     _vercel(store, "Fast Data Transfer", [40.0] * 31, ["0"] * 25 + ["6"] * 6)  # 1,240 GB
     _vercel(store, "Edge Requests", [100_000.0] * 31)  # 3.1M of 10M: quiet
     [c] = scaling.vercel_allowances(_ctx(store))
     assert c.subject == "Fast Data Transfer"
-    assert c.savings_usd == Decimal(36)
+    assert c.savings_usd == 0
+    assert c.cost_ahead == Decimal(36)
+    assert c.evidence["projected_overage_usd"] == pytest.approx(36)
     assert c.evidence["projected_month_end"] == pytest.approx(1240)
+
+
+def test_edge_cache_claims_only_the_origin_share_a_target_ratio_removes() -> None:
+    from contribux_costs.analysis import vercel_rules
+
+    store = new_store()
+    # Delivered 1,000 GB, origin 400 GB: byte hit ratio 60%. At 90% the origin falls to 100 GB:
+    # (0.9 − 0.6) / (1 − 0.6) = 75% of the $24 origin cost = $18; Fast Data Transfer untouched.
+    _vercel(store, "Fast Data Transfer", [1000 / 31] * 31, ["0"] * 31)
+    _vercel(store, "Fast Origin Transfer", [400 / 31] * 31, [str(Decimal(24) / 31)] * 31)
+    [c] = vercel_rules.edge_cache(_ctx(store))
+    assert c.subject == "Fast Origin Transfer"
+    assert c.savings_usd == pytest.approx(Decimal(18), abs=Decimal("0.001"))
+    assert c.savings_usd <= c.basis_usd
 
 
 def test_open_month_projects_the_allowance() -> None:

@@ -26,7 +26,7 @@ from contribux_costs.collect.vercel import (
 from contribux_costs.collect.workspace import Workspace
 from contribux_costs.config import Settings
 from contribux_costs.errors import CollectError, SchemaError
-from contribux_costs.periods import Month, Window, la_billing_date, la_midnight
+from contribux_costs.periods import Month, Window, la_midnight
 from contribux_costs.pipeline import collect
 from contribux_costs.store import Store, open_store
 
@@ -120,8 +120,10 @@ def test_request_asks_gzip_for_the_la_month_with_team_and_token() -> None:
     [req] = fake.requests
     assert req.url.path == "/v1/billing/charges"
     assert dict(req.url.params) == {
-        "from": "2025-01-01T08:00:00.000Z",
-        "to": "2025-02-01T08:00:00.000Z",
+        # UTC midnights (API reference: from/to in UTC, 1-day granularity) around the LA month's
+        # day starts (2025-01-01T08:00Z .. 2025-01-31T08:00Z).
+        "from": "2025-01-01T00:00:00.000Z",
+        "to": "2025-02-01T00:00:00.000Z",
         "teamId": "team_contribux",
     }
     assert req.headers["accept-encoding"] == "gzip"
@@ -167,13 +169,13 @@ def test_window_over_one_year_is_split_into_la_aligned_requests() -> None:
     for task in collector.tasks(two_years, ctx):
         collector.fetch(task, ctx)
     sent = [(datetime.fromisoformat(f), datetime.fromisoformat(t)) for f, t in fake.windows]
-    assert fake.windows[0][0] == "2023-01-01T08:00:00.000Z"
-    assert fake.windows[-1][1] == "2025-01-01T08:00:00.000Z"
+    assert fake.windows[0][0] == "2023-01-01T00:00:00.000Z"
+    assert fake.windows[-1][1] == "2025-01-01T00:00:00.000Z"
     assert len(sent) == 3
     assert all(end - start <= timedelta(days=365) for start, end in sent)
     assert all(a[1] == b[0] for a, b in pairwise(sent))  # contiguous
-    # Every bound is a Los Angeles midnight.
-    assert all(la_midnight(la_billing_date(b)) == b for pair in sent for b in pair)
+    # Every bound is a UTC midnight (the API's 1-day granularity) of an LA-split day.
+    assert all(b.hour == 0 and b.minute == 0 for pair in sent for b in pair)
 
 
 def test_split_snaps_inner_bounds_back_to_la_midnight_across_dst() -> None:
@@ -295,7 +297,7 @@ def test_raw_body_is_landed_with_its_request(store: Store) -> None:
     sql = "SELECT payload, request_params::VARCHAR FROM raw_payloads"
     payload, params = store.query(sql).row(0)
     assert payload == fixture("charges_2025_01.jsonl").decode()
-    assert json.loads(params)["from"] == "2025-01-01T08:00:00.000Z"
+    assert json.loads(params)["from"] == "2025-01-01T00:00:00.000Z"
     assert TOKEN not in payload + params
 
 
@@ -454,3 +456,23 @@ def test_raw_landing_is_split_in_parts_that_rebuild_the_body(
     assert len(parts) > 2
     assert "".join(p for p, _ in parts) == body.decode()
     assert parts[0][1] == "1" and all(int(f) > 1 for _, f in parts[1:])
+
+
+def test_billing_day_is_the_rows_own_day() -> None:
+    # Issue 14 item 5: the billing day comes from the row's own period. LA-aligned daily rows
+    # (07:00Z/08:00Z) keep their LA date; a row aligned on UTC days keeps its own date too (the
+    # LA date of its first instant would be the day before).
+    first = json.loads(fixture("charges_2025_01.jsonl").decode().splitlines()[0])
+    rows = [
+        {**first, "ChargePeriodStart": start,
+         "ChargePeriodEnd": end}
+        for start, end in [("2025-01-06T08:00:00.000Z", "2025-01-07T08:00:00.000Z"),
+                           ("2025-01-09T00:00:00.000Z", "2025-01-10T00:00:00.000Z")]
+    ]  # fmt: skip
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    fake = FakeVercel(jsonl(body))
+    ctx = make_ctx(fake)
+    collector = make_collector(ctx.settings)
+    [task] = collector.tasks(JAN.window, ctx)
+    frame = collector.fetch(task, ctx).tables["charges"]
+    assert sorted(frame["x_billing_date"].to_list()) == [date(2025, 1, 6), date(2025, 1, 9)]

@@ -1,14 +1,13 @@
 """Cost rules for OpenAI spend: the guide's cost-per-request rule, model downgrade, prompt caching,
 the Batch API for non-interactive workloads, and embedding spend spikes.
 
-Money comes from the provider-billed Costs API line items (``charges``) joined to the Usage API
-volumes per (project, model); a model with volumes but no billed line is priced at list prices.
+Every figure comes from :mod:`contribux_costs.analysis.openai_spend`: the usage priced by the same
+function as the FOCUS table (each token part, batch row and service tier at its own rate) and the
+month's bill per (project, model); a what-if is that function run on another family's prices.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -16,87 +15,22 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from contribux_costs.analysis.environments import environment_of
-from contribux_costs.analysis.rulebase import Candidate, RuleContext, pricebook, usage_cte, usd
+from contribux_costs.analysis.openai_spend import (
+    ModelSpend,
+    family_of,
+    model_spend,
+    priced_lines,
+    spend,
+)
+from contribux_costs.analysis.rulebase import Candidate, RuleContext, pricebook, usd
 from contribux_costs.errors import CostsError
+
+__all__ = ["ModelSpend", "family_of", "model_spend"]
 
 if TYPE_CHECKING:
     from contribux_costs.pricing import PriceBook
 
 M = Decimal(1_000_000)
-_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
-
-_SQL = f"""
-WITH {usage_cte("openai")},
-us AS (
-  SELECT resource_id AS project_id, resource_name AS model, any_value(service) AS service,
-    coalesce(sum(value) FILTER (WHERE metric = 'num_model_requests'), 0) AS requests,
-    coalesce(sum(value) FILTER (WHERE metric = 'input_tokens'), 0) AS input_tokens,
-    coalesce(sum(value) FILTER (WHERE metric = 'input_cached_tokens'), 0) AS cached_tokens,
-    coalesce(sum(value) FILTER (WHERE metric = 'output_tokens'), 0) AS output_tokens
-  FROM u GROUP BY ALL),
-c AS (
-  SELECT x_project_id AS project_id, split_part(x_line_item, ', ', 1) AS model,
-    sum(BilledCost) AS cost
-  FROM charges WHERE provider = 'openai' AND x_billing_date >= $first AND x_billing_date < $end
-  GROUP BY ALL)
-SELECT us.*, c.cost FROM us LEFT JOIN c USING (project_id, model)
-ORDER BY project_id, model
-"""
-
-
-@dataclass(frozen=True)
-class ModelSpend:
-    """A (project, model)'s month: volumes and cost (billed, else list-priced)."""
-
-    project_id: str
-    model: str
-    family: str
-    service: str
-    requests: float
-    input_tokens: float
-    cached_tokens: float
-    output_tokens: float
-    cost: Decimal
-    billed: bool
-
-    @property
-    def pool(self) -> str:
-        return f"openai:{self.project_id}:{self.model}"
-
-    @property
-    def subject(self) -> str:
-        return f"{self.project_id}/{self.family}"
-
-    @property
-    def cached_share(self) -> float:
-        return self.cached_tokens / self.input_tokens if self.input_tokens > 0 else 0.0
-
-    def priced(self, prices: tuple[Decimal, Decimal, Decimal]) -> Decimal:
-        """These volumes at (input, cached input, output) USD per 1M tokens."""
-        uncached = Decimal(str(self.input_tokens - self.cached_tokens))
-        cached = Decimal(str(self.cached_tokens))
-        out = Decimal(str(self.output_tokens))
-        return (uncached * prices[0] + cached * prices[1] + out * prices[2]) / M
-
-    def evidence(self) -> dict[str, float | str]:
-        return {
-            "project_id": self.project_id,
-            "model": self.model,
-            "requests": self.requests,
-            "input_tokens": self.input_tokens,
-            "cached_input_tokens": self.cached_tokens,
-            "output_tokens": self.output_tokens,
-            "cost_usd": float(usd(self.cost)),
-            "cost_source": "billed" if self.billed else "list price",
-        }
-
-
-def family_of(model: str, ctx: RuleContext | None = None) -> str:
-    """``gpt-4o-mini-2024-07-18`` → ``gpt-4o-mini`` (the price book's families, else the id
-    without its date suffix)."""
-    book = pricebook(ctx) if ctx is not None else None
-    known = book.family(model) if book is not None else None
-    return known or _DATE_SUFFIX.sub("", model)
 
 
 def list_prices(ctx: RuleContext, family: str) -> tuple[Decimal, Decimal, Decimal] | None:
@@ -128,49 +62,8 @@ def _rate_or_zero(book: PriceBook, sku: str, day: date, optional: bool) -> Decim
         raise
 
 
-def model_spend(ctx: RuleContext) -> list[ModelSpend]:
-    """Month volumes and cost per (project, model), aggregated in DuckDB."""
-    frame = ctx.store.query(ctx.usage_sql(_SQL, "openai"), {"first": ctx.first, "end": ctx.end})
-    out = []
-    for row in frame.iter_rows(named=True):  # one row per (project, model): a handful
-        family = family_of(str(row["model"]), ctx)
-        spend = ModelSpend(
-            str(row["project_id"]),
-            str(row["model"]),
-            family,
-            str(row["service"]),
-            float(row["requests"]),
-            float(row["input_tokens"]),
-            float(row["cached_tokens"]),
-            float(row["output_tokens"]),
-            Decimal(0),
-            row["cost"] is not None,
-        )
-        out.append(_with_cost(ctx, spend, row["cost"]))
-    return out
-
-
-def _with_cost(ctx: RuleContext, s: ModelSpend, billed: object) -> ModelSpend:
-    if isinstance(billed, Decimal):
-        return _replace_cost(s, billed)
-    prices = list_prices(ctx, s.family)
-    if prices is None:
-        ctx.note(f"openai model {s.model} has no billed cost and no list price: left at $0")
-        return s
-    return _replace_cost(s, s.priced(prices))
-
-
-def _replace_cost(s: ModelSpend, cost: Decimal) -> ModelSpend:
-    return ModelSpend(
-        s.project_id, s.model, s.family, s.service, s.requests, s.input_tokens,
-        s.cached_tokens, s.output_tokens, cost, s.billed,
-    )  # fmt: skip
-
-
 def _spend(ctx: RuleContext) -> list[ModelSpend]:
-    if "openai_spend" not in ctx.cache:
-        ctx.cache["openai_spend"] = model_spend(ctx) if ctx.usage("openai") else []
-    return list(ctx.cache["openai_spend"])
+    return spend(ctx)
 
 
 def cost_per_request(ctx: RuleContext) -> list[Candidate]:
@@ -199,24 +92,25 @@ def cost_per_request(ctx: RuleContext) -> list[Candidate]:
 
 
 def model_downgrade(ctx: RuleContext) -> list[Candidate]:
-    """The same volume priced on the configured cheaper family (share of traffic movable)."""
+    """The same priced rows on the configured cheaper family (share of traffic movable)."""
     targets: dict[str, str] = ctx.cfg.get("openai.downgrade.targets") or {}
     share = ctx.cfg.dec("openai.downgrade.share")
     min_requests = ctx.cfg.num("openai.downgrade.min_requests")
+    moves = {s.model: targets[s.family] for s in _spend(ctx) if s.family in targets}
+    on_target = _by_model(priced_lines(ctx, moves)) if moves else {}
     out = []
     for s in _spend(ctx):
-        target = targets.get(s.family)
-        if target is None or s.requests < min_requests:
+        target = moves.get(s.model)
+        qty, priced_on_target = on_target.get((s.project_id, s.model), (0.0, Decimal(0)))
+        if target is None or s.requests < min_requests or s.priced <= 0:
             continue
-        prices = list_prices(ctx, target)
-        if prices is None:
-            ctx.note(f"no list price for {target}: model downgrade of {s.family} not priced")
+        if qty < sum(s.qty.values()) * (1 - 1e-9):  # float sums in another order
+            ctx.note(f"{target} has no price for every token part of {s.model}: not compared")
             continue
         typical, left_out = typical_month_factor(ctx, s)
-        on_target = s.priced(prices)
         # A recurring saving is claimed on a typical month: anomaly days (a one-off runaway job)
         # are left out and the other days' average stands in for them.
-        saving = (s.cost - on_target) * share * typical
+        saving = (s.priced - priced_on_target) * share * s.to_bill * typical
         if saving <= 0:
             continue
         # A dev/preview key serves no user: the cheaper model is the default, no eval needed.
@@ -236,14 +130,15 @@ def model_downgrade(ctx: RuleContext) -> list[Candidate]:
                 f"Route {float(share):.0%} of {s.family} requests to {target} after an eval "
                 "shows equal quality on this workload",
                 saving, s.cost, s.pool, "high" if off_prod else "medium",
-                f"exact for the month's volume at list prices; a {env} key serves no users"
+                f"the month's priced usage re-priced on the cheaper family by the same rules "
+                f"(token parts, batch, tier); a {env} key serves no users"
                 if off_prod else
-                "exact for the month's volume at list prices; quality on the cheaper model "
-                "must be validated",
+                "the month's priced usage re-priced on the cheaper family by the same rules "
+                "(token parts, batch, tier); quality on the cheaper model must be validated",
                 "low" if off_prod else "medium",
                 f"cheaper family configured: {s.family} → {target}",
                 {**s.evidence(), "target_model": target, "environment": env,
-                 "cost_on_target_usd": float(usd(on_target)),
+                 "cost_on_target_usd": float(usd(priced_on_target * s.to_bill)),
                  "saving_basis": basis, "typical_month_factor": round(float(typical), 4)},
             )
         )  # fmt: skip
@@ -285,6 +180,17 @@ def typical_month_factor(ctx: RuleContext, s: ModelSpend) -> tuple[Decimal, list
     return min(Decimal(1), typical / s.cost), left_out
 
 
+def _by_model(lines: pl.DataFrame) -> dict[tuple[str, str], tuple[float, Decimal]]:
+    """(project, model) → (tokens, cost) of priced rows, in one group-by."""
+    if not lines.height:
+        return {}
+    sums = lines.group_by(
+        pl.col("resource_id").cast(pl.String).fill_null("None"),
+        pl.col("resource_name").cast(pl.String).fill_null("None"),
+    ).agg(pl.col("qty").cast(pl.Float64).sum(), pl.col("cost").sum())
+    return {(p, m): (float(q), Decimal(str(c))) for p, m, q, c in sums.iter_rows()}
+
+
 def prompt_caching(ctx: RuleContext) -> list[Candidate]:
     """Large repeated input with a low cached share: cache a stable prompt prefix."""
     min_tokens = ctx.cfg.num("openai.prompt_caching.min_input_tokens_per_request")
@@ -299,7 +205,11 @@ def prompt_caching(ctx: RuleContext) -> list[Candidate]:
         if per_request < min_tokens or s.cached_share >= below:
             continue
         extra = Decimal(str((target - s.cached_share) * s.input_tokens))
-        saving = extra * (prices[0] - prices[1]) / M
+        # Only uncached input can move to the cached rate: the saving is capped at its cost.
+        movable = s.cost_by_part.get("input", Decimal(0))
+        saving = min(extra * (prices[0] - prices[1]) / M, movable) * s.to_bill
+        if saving <= 0:
+            continue
         out.append(
             Candidate(
                 "openai.prompt_caching", "openai", s.subject, "cost",
@@ -319,11 +229,14 @@ def prompt_caching(ctx: RuleContext) -> list[Candidate]:
 def batch_api(ctx: RuleContext) -> list[Candidate]:
     """Workloads marked non-interactive in the config → Batch API at its discount."""
     workloads = ctx.cfg.get("openai.batch.workloads") or []
-    discount = ctx.cfg.dec("openai.batch.discount")
+    book = pricebook(ctx)
+    discount = 1 - book.batch_factor if book else ctx.cfg.dec("openai.batch.discount")
     out = []
     for s in _spend(ctx):
         match = next((w for w in workloads if _matches(w, s)), None)
-        if match is None or s.cost <= 0:
+        # Rows already batched (or on flex, billed at the Batch rate) have nothing left to save.
+        basis = s.batchable * s.to_bill
+        if match is None or basis <= 0:
             continue
         out.append(
             Candidate(
@@ -331,11 +244,11 @@ def batch_api(ctx: RuleContext) -> list[Candidate]:
                 f"Send {s.family} work in {s.project_id} through the Batch API",
                 f"Submit these non-interactive requests ({match.get('reason', 'configured')}) "
                 f"as Batch jobs: {float(discount):.0%} off, results within 24 h",
-                s.cost * discount, s.cost, s.pool, "high",
-                "the Batch API discount is a published price; the workload is marked "
-                "non-interactive in the config",
+                basis * discount, basis, s.pool, "high",
+                "the Batch API rate is a published price, applied to the rows not yet batched; "
+                "the workload is marked non-interactive in the config",
                 "medium", "workload marked non-interactive",
-                s.evidence(),
+                {**s.evidence(), "not_batched_usd": float(usd(basis))},
             )
         )  # fmt: skip
     return out

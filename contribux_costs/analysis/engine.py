@@ -30,8 +30,10 @@ from contribux_costs.analysis import (
 )
 from contribux_costs.analysis.allocation import allocation_step
 from contribux_costs.analysis.budgets import budget_views
+from contribux_costs.analysis.pricing_notes import note_unpriced
 from contribux_costs.analysis.rulebase import Config, Rule, RuleContext, guarded, settle
 from contribux_costs.analysis.unit_costs import unit_costs
+from contribux_costs.analysis.vercel_rules import RULES as VERCEL_RULES
 from contribux_costs.errors import ConfigError
 from contribux_costs.focus import summary
 from contribux_costs.models import Alert, AnalysisResult, Recommendation
@@ -54,6 +56,7 @@ RULES: tuple[Rule, ...] = (
     *scaling.RULES,
     *cache.RULES,
     commitments.unused_commitment,
+    *VERCEL_RULES,
 )
 
 
@@ -77,6 +80,7 @@ class CostOptimizer:
         summary.refuse_future(m, today)  # the one month-state rule: nothing to analyze yet
         ctx = RuleContext(self.store, m, self.config, today)
         overview.refresh_focus(ctx)
+        note_unpriced(ctx)  # an unpriced volume is always reported, with its size
         usage = overview.current_usage(ctx)
         projection = overview.projection(ctx)
         anomalies = overview.anomalies(ctx)

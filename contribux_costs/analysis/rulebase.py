@@ -118,6 +118,8 @@ class Candidate:
     # miss costs a Redis command and an embedding request): each part counts against that
     # provider's cap.
     split: dict[str, Decimal] = field(default_factory=dict)
+    # A cost ahead the rule foresees (an allowance overage), reported beside a zero saving.
+    cost_ahead: Decimal | None = None
 
 
 @dataclass
@@ -359,4 +361,5 @@ def _to_recommendation(c: Candidate, savings: Decimal) -> Recommendation:
         rule_id=c.rule_id,
         threshold=c.threshold,
         subject=c.subject,
+        cost_ahead_usd=None if c.cost_ahead is None else usd(c.cost_ahead),
     )

@@ -55,7 +55,15 @@ def _month_end(ctx: RuleContext, series: pl.DataFrame) -> float:
 
 
 def vercel_allowances(ctx: RuleContext) -> list[Candidate]:
-    """Fast Data Transfer and Edge Requests against the plan's monthly allowances."""
+    """Fast Data Transfer and Edge Requests against the plan's monthly allowances.
+
+    An overage is a cost, not a saving (issue 14 item 11): it is listed as a cost ahead (the
+    projected overage at the list price, less what is left of the monthly usage credit) with no
+    dollars claimed. Edge caching moves no Fast Data Transfer (the bytes still reach the users);
+    the part a measured change removes is claimed by ``vercel.edge_cache`` on Fast Origin Transfer.
+    """
+    from contribux_costs.analysis.vercel_rules import credit_left, overage_cost
+
     if not ctx.usage("vercel"):
         return []
     warn = ctx.cfg.num("vercel.allowance_share")
@@ -68,18 +76,24 @@ def vercel_allowances(ctx: RuleContext) -> list[Candidate]:
             continue
         cost = Decimal(str(days["cost"].sum() or 0))
         used = float(days["quantity"].sum())
+        ahead = overage_cost(ctx, service, projected, included, cost, used)
+        credit = credit_left(ctx)
+        net = max(ahead - credit, Decimal(0))
         out.append(
             Candidate(
                 "vercel.allowance", "vercel", service, "scaling",
                 f"{service} at {projected / included:.0%} of the plan's included "
-                f"{included:,.0f} {UNITS[service]} this month",
-                "Serve more from the edge cache (long max-age on static assets, ISR), compress "
-                "and resize images, and move large downloads off the app domain",
-                cost, cost, f"vercel:{service}", "medium",
-                "the overage is billed; how much traffic can move under the allowance is an "
-                "estimate", "medium", f"projected use ≥ {warn:.0%} of the allowance",
+                f"{included:,.0f} {UNITS[service]} this month: ${usd(net)} overage ahead",
+                "Budget the overage; to shrink it, compress and resize images and move large "
+                "downloads off the app domain (edge caching does not reduce data transfer to "
+                "users), then compare next month's GB per request",
+                Decimal(0), cost, f"vercel:{service}", "medium",
+                "no measured change removes this overage: a cost ahead, not a saving",
+                "medium", f"projected use ≥ {warn:.0%} of the allowance",
                 {"used": used, "projected_month_end": projected, "included": included,
-                 "overage_cost_usd": float(usd(cost))},
+                 "overage_cost_usd": float(usd(cost)), "projected_overage_usd": float(usd(ahead)),
+                 "usage_credit_left_usd": float(usd(credit))},
+                cost_ahead=net,
             )
         )  # fmt: skip
     return out

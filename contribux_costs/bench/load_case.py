@@ -72,10 +72,14 @@ FLOOR_SQL = """
 INSERT INTO usage BY NAME
 WITH w AS (SELECT * FROM read_json('{path}', format = 'newline_delimited')),
 u AS (
-    UNPIVOT (SELECT *, input_tokens - coalesce(input_cached_tokens, 0) AS input_uncached_tokens
+    UNPIVOT (SELECT *, input_tokens - coalesce(input_cached_tokens, 0) AS input_uncached_tokens,
+                    input_tokens - coalesce(input_cached_tokens, 0) AS input_text_tokens,
+                    coalesce(input_cached_tokens, 0) AS input_cached_text_tokens,
+                    output_tokens AS output_text_tokens
              FROM w)
     ON input_tokens, output_tokens, input_cached_tokens, input_audio_tokens,
-       output_audio_tokens, num_model_requests, input_uncached_tokens
+       output_audio_tokens, num_model_requests, input_uncached_tokens, input_text_tokens,
+       input_cached_text_tokens, output_text_tokens
     INTO NAME metric VALUE value
 )
 SELECT 'openai' AS provider, 'usage/completions' AS endpoint, 'completions' AS service,

@@ -115,7 +115,7 @@ class VercelCollector:
         """Stream the window's charges; the whole stream is one retried attempt."""
         if task.endpoint == COMMITMENTS:
             return fetch_commitments(task, ctx, self.team_id)
-        params: dict[str, str] = {"from": iso(task.window.start), "to": iso(task.window.end)}
+        params = {"from": iso(utc_day(task.window.start)), "to": iso(utc_day(task.window.end))}
         if self.team_id:
             params["teamId"] = self.team_id
         client = ctx.clients.client("vercel")
@@ -133,6 +133,19 @@ class VercelCollector:
         # An empty stream is not proof of zero usage (Vercel may lag), but it is what Vercel
         # reports now: the slice is replaced with zero rows and the ledger says 0.
         return SliceWrite(PROVIDER, ENDPOINT, task.window, tables, parsed.raw)
+
+
+def utc_day(la_midnight_instant: datetime) -> datetime:
+    """The UTC midnight of an LA billing day's date: the query bound the API takes.
+
+    The API reference (vercel.com/docs/rest-api/billing/list-focus-billing-charges): ``from`` /
+    ``to`` are "ISO 8601 date-time string[s] in UTC" (inclusive / exclusive) and the endpoint
+    "supports 1-day granularity". So the bounds are UTC midnights: LA day D starts at 07:00Z or
+    08:00Z of date D, inside [D 00:00Z, D+1 00:00Z), so ``[first 00:00Z, end 00:00Z)`` holds the
+    starts of exactly the LA days first..end-1, whatever the API does with a time of day.
+    """
+    d = la_billing_date(la_midnight_instant)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
 
 
 def iso(instant: datetime) -> str:
@@ -290,7 +303,7 @@ def charge_row(obj: object, number: int, currency: str = "USD") -> tuple[Any, ..
         start,
         _instant(obj.get("ChargePeriodEnd"), "ChargePeriodEnd", number),
         _json(tags) if tags else None,
-        _la_date(start),
+        _billing_day(start, _instant(obj.get("ChargePeriodEnd"), "ChargePeriodEnd", number)),
         _text(tags.get("ProjectId"), "Tags.ProjectId", number),
         service,
         _text(tags.get("ProjectName"), "Tags.ProjectName", number),
@@ -380,8 +393,11 @@ def _parse_instant(text: str) -> datetime | None:
 
 
 @lru_cache(maxsize=8192)
-def _la_date(start: datetime) -> date:
-    return la_billing_date(start)
+def _billing_day(start: datetime, end: datetime) -> date:
+    """The row's own billing day: the LA date of its period's middle. Rows start at LA midnight
+    (07:00Z/08:00Z) today; a row aligned on UTC days would still get its own date, not the LA
+    date of its first instant (the day before)."""
+    return la_billing_date(start + (end - start) / 2)
 
 
 def make_collector(settings: Settings) -> VercelCollector:

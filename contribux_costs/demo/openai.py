@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from contribux_costs.demo.model import DemoModel
+from contribux_costs.demo.openai_parts import (
+    Parts,
+    add_parts,
+    cost_lines,
+    parts,
+    result_fields,
+    slices,
+)
 
 if TYPE_CHECKING:
     from contribux_costs.demo.context import DemoContext
@@ -30,6 +38,11 @@ class Workload:
     input_per_request: int
     output_per_request: int
     cached_share: float
+    batch_share: float = 0.0  # of the traffic sent through the Batch API
+    priority_share: float = 0.0  # of the rest, on the priority service tier
+    image_share: float = 0.0  # of the uncached input that is image tokens
+    write_share: float = 0.0  # of the uncached input written to the prompt cache
+    start: date | None = None  # the model's first day (its first snapshot)
 
 
 # gpt-4o runs repository analysis (long prompts: > $0.05 per request); gpt-4o-mini runs the
@@ -39,16 +52,25 @@ WORKLOADS = (
     Workload("proj_contribux_prod", "gpt-4o-mini-2024-07-18", "completions", 9000, 1800, 300, 0.35),
     Workload("proj_contribux_prod", "text-embedding-3-small", "embeddings", 40000, 600, 0, 0.0),
     Workload("proj_contribux_dev", "gpt-4o-2024-08-06", "completions", 25, 12000, 1500, 0.05),
-    Workload("proj_contribux_dev", "gpt-4o-mini-2024-07-18", "completions", 1200, 1600, 280, 0.20),
+    Workload("proj_contribux_dev", "gpt-4o-mini-2024-07-18", "completions", 1200, 1600, 280, 0.20,
+             batch_share=0.6),  # the evaluation runs go through the Batch API
     Workload("proj_contribux_dev", "text-embedding-3-small", "embeddings", 5000, 600, 0, 0.0),
-)
+    # From its launch: gpt-5 drafts the repository summaries (screenshots as image input, a long
+    # cached system prompt, 20% of calls on the priority tier).
+    Workload("proj_contribux_prod", "gpt-5-2025-08-07", "completions", 300, 6000, 900, 0.40,
+             priority_share=0.2, image_share=0.10, write_share=0.05, start=date(2025, 8, 7)),
+)  # fmt: skip
 SPIKE_FACTOR = 6.0  # the runaway job multiplies prod gpt-4o traffic on the spike day
 # USD per 1M tokens (input, cached input, output) used to bill the demo's Costs API.
 DEMO_PRICES = {
     "gpt-4o-2024-08-06": (Decimal("2.50"), Decimal("1.25"), Decimal("10.00")),
     "gpt-4o-mini-2024-07-18": (Decimal("0.15"), Decimal("0.075"), Decimal("0.60")),
     "text-embedding-3-small": (Decimal("0.02"), Decimal("0.02"), Decimal("0")),
+    "gpt-5-2025-08-07": (Decimal("1.25"), Decimal("0.125"), Decimal("10.00")),
 }
+# The priority tier's own prices (openai.com/api-priority-processing).
+PRIORITY_PRICES = {"gpt-5-2025-08-07": (Decimal("2.50"), Decimal("0.25"), Decimal("20.00"))}
+API_KEYS = {"proj_contribux_prod": "key_contribux_prod", "proj_contribux_dev": "key_contribux_dev"}
 # Web search: 350 calls a day, served by /organization/usage/web_search_calls and billed at
 # $10 per 1K calls, so reconciliation explains the line. The planted variance: a file-search
 # line billed daily with no file-search usage behind it.
@@ -65,6 +87,8 @@ WIDTH_S = {"1d": 86400, "1h": 3600, "1m": 60}
 @lru_cache(maxsize=65536)
 def hourly(model: DemoModel, day: date, hour: int, w: Workload) -> tuple[int, int, int, int]:
     """(requests, input_tokens incl. cached, cached tokens, output_tokens) for one UTC hour."""
+    if w.start is not None and day < w.start:
+        return 0, 0, 0, 0
     level = model.level(day, f"openai:{w.project_id}:{w.model}")
     if (
         w.project_id == "proj_contribux_prod"
@@ -210,6 +234,9 @@ def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+Key = tuple[str | None, str | None, bool | None, str | None, str | None]
+
+
 def _usage_results(
     model: DemoModel,
     s: int,
@@ -224,7 +251,7 @@ def _usage_results(
     end = min(_dt(e), now.replace(second=0, microsecond=0))
     if kind == "web_search_calls":
         return _web_search_results(s, int(end.timestamp()), group_by)
-    groups: dict[tuple[str | None, str | None], list[int]] = {}
+    groups: dict[Key, Parts] = {}
     models, projects = set(q.get_list("models")), set(q.get_list("project_ids"))
     for w in WORKLOADS:
         if w.endpoint != kind or (models and w.model not in models):
@@ -232,13 +259,17 @@ def _usage_results(
         if projects and w.project_id not in projects:
             continue
         vals = volume(model, _dt(s), end, w) if end > _dt(s) else (0, 0, 0, 0)
-        key = (
-            w.project_id if "project_id" in group_by else None,
-            w.model if "model" in group_by else None,
-        )
-        acc = groups.setdefault(key, [0, 0, 0, 0])
-        groups[key] = [a + b for a, b in zip(acc, vals, strict=True)]
-    return [_result(kind, k, v) for k, v in groups.items() if v[0] > 0]
+        for sl in slices(w.batch_share, w.priority_share):
+            key: Key = (
+                w.project_id if "project_id" in group_by else None,
+                w.model if "model" in group_by else None,
+                sl.batch if "batch" in group_by else None,
+                sl.tier if "service_tier" in group_by else None,
+                API_KEYS[w.project_id] if "api_key_id" in group_by else None,
+            )
+            got = parts(vals, sl.share, w.image_share, w.write_share)
+            groups[key] = add_parts(groups[key], got) if key in groups else got
+    return [_result(kind, k, v) for k, v in groups.items() if v.requests > 0]
 
 
 def _web_search_results(s: int, e: int, group_by: list[str]) -> list[dict[str, Any]]:
@@ -262,30 +293,27 @@ def _web_search_results(s: int, e: int, group_by: list[str]) -> list[dict[str, A
     ]
 
 
-def _result(kind: str, key: tuple[str | None, str | None], v: list[int]) -> dict[str, Any]:
+def _result(kind: str, key: Key, p: Parts) -> dict[str, Any]:
     base: dict[str, Any] = {
         "project_id": key[0],
         "user_id": None,
-        "api_key_id": None,
+        "api_key_id": key[4],
         "model": key[1],
     }
     if kind == "embeddings":
         return {
             "object": "organization.usage.embeddings.result",
-            "input_tokens": v[1],
-            "num_model_requests": v[0],
+            "input_tokens": p.input_total,
+            "num_model_requests": p.requests,
             **base,
         }
+    # The 2026 shape (openapi.yaml UsageCompletionsResult): every token part, batch, tier.
     return {
         "object": "organization.usage.completions.result",
-        "input_tokens": v[1],
-        "output_tokens": v[3],
-        "input_cached_tokens": v[2],
-        "input_audio_tokens": 0,
-        "output_audio_tokens": 0,
-        "num_model_requests": v[0],
+        **result_fields(p),
         **base,
-        "batch": None,
+        "batch": key[2],
+        "service_tier": key[3],
     }
 
 
@@ -298,17 +326,14 @@ def _cost_results(
         return []
     acc: dict[_CostKey, list[Decimal]] = {}
     for w in WORKLOADS:
-        _req, inp, cached, out = volume(model, _dt(s), _dt(e), w)
-        p_in, p_cached, p_out = DEMO_PRICES[w.model]
-        lines = [(f"{w.model}, input", inp - cached, p_in)]
-        if w.endpoint == "completions":
-            lines += [
-                (f"{w.model}, cached input", cached, p_cached),
-                (f"{w.model}, output", out, p_out),
-            ]
-        for item, tokens, price in lines:
-            cost = Decimal(tokens) * price / Decimal(1_000_000)
-            _add(acc, group_by, (item, w.project_id, "tokens"), cost, tokens)
+        vals = volume(model, _dt(s), _dt(e), w)
+        for sl in slices(w.batch_share, w.priority_share):
+            prices = (PRIORITY_PRICES if sl.tier == "priority" else DEMO_PRICES)[w.model]
+            p = parts(vals, sl.share, w.image_share, w.write_share)
+            lines = cost_lines(w.model, p, prices, sl.batch, w.endpoint == "embeddings")
+            for item, micro, tokens in lines:
+                cost = micro / Decimal(1_000_000)
+                _add(acc, group_by, (item, w.project_id, "tokens"), cost, tokens)
     web = WEB_SEARCH_PRICE_PER_CALL * WEB_SEARCH_DAILY_CALLS
     prod = "proj_contribux_prod"
     _add(acc, group_by, (WEB_SEARCH_LINE_ITEM, prod, "calls"), web, WEB_SEARCH_DAILY_CALLS)
@@ -318,8 +343,6 @@ def _cost_results(
 
 # (line item, project, api key, quantity unit): None where the request did not group by it.
 _CostKey = tuple[str | None, str | None, str | None, str | None]
-# Each demo project calls the API with its own key (attribution by API key).
-API_KEYS = {"proj_contribux_prod": "key_contribux_app", "proj_contribux_dev": "key_contribux_dev"}
 
 
 def _cost_result(k: _CostKey, v: list[Decimal]) -> dict[str, Any]:

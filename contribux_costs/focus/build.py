@@ -67,7 +67,7 @@ def build_focus(
     computed = _computed_rows(lines, _billed_days(store, month), _demo_flags(store), month)
     frame = pl.concat([_conform(billed), _conform(computed)])
     frame = _conform(allocate(frame, allocation or _configured_allocation()))
-    _replace_month(store, month, frame, findings_frame(findings))
+    _replace_month(store, month, frame, findings_frame(findings), _openai_priced(month, lines))
     by_source = {
         str(r["x_cost_source"]): Decimal(str(r["BilledCost"]))
         for r in frame.group_by("x_cost_source")
@@ -90,7 +90,13 @@ def _configured_allocation() -> AllocationRules:
     return load_allocation(load_settings().contribux_costs_config)
 
 
-def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl.DataFrame) -> None:
+def _replace_month(
+    store: Store,
+    month: Month,
+    frame: pl.DataFrame,
+    findings: pl.DataFrame,
+    openai: pl.DataFrame | None = None,
+) -> None:
     first, nxt = month.first_day, month.next.first_day
     try:
         with store.transaction() as con:
@@ -101,10 +107,28 @@ def _replace_month(store: Store, month: Month, frame: pl.DataFrame, findings: pl
             con.execute("DELETE FROM pricing_findings WHERE month = ?", [str(month)])
             store.insert_frame(con, "focus_charges", frame)
             store.insert_frame(con, "pricing_findings", findings)
+            if openai is not None:  # the priced OpenAI rows the analysis reads, same transaction
+                con.execute("DELETE FROM openai_priced WHERE month = ?", [str(month)])
+                store.insert_frame(con, "openai_priced", openai)
     except (
         Exception
     ) as exc:  # duckdb errors (constraint, type) become a StoreError naming the month
         raise StoreError(f"rebuilding focus_charges for {month} failed: {exc}") from exc
+
+
+OPENAI_PRICED = (
+    "provider", "endpoint", "service", "resource_id", "resource_name", "metric", "unit",
+    "period_start", "period_end", "billing_date", "dimensions", "component", "plan", "batch",
+    "entry_id", "qty", "cost",
+)  # fmt: skip
+
+
+def _openai_priced(month: Month, lines: pl.DataFrame) -> pl.DataFrame:
+    """Every day's priced OpenAI usage (billed days too): the analysis reads these rows."""
+    if not lines.height:
+        return pl.DataFrame()
+    openai = lines.filter((pl.col("provider") == "openai") & (pl.col("charge_category") == "Usage"))
+    return openai.select(pl.lit(str(month)).alias("month"), *OPENAI_PRICED)
 
 
 def _conform(frame: pl.DataFrame) -> pl.DataFrame:

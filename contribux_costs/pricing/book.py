@@ -88,6 +88,8 @@ class Meter(BaseModel):
     gauge: bool = False
     unit: str | None = None  # the consumed unit after conversion (gauges become GB-months)
     sku_from_service: bool = False
+    # OpenAI: the component whose price applies when the family has none for ``component``.
+    fallback: str | None = None
 
 
 class PlanRule(BaseModel):
@@ -102,6 +104,10 @@ class PriceBook(BaseModel):
     meters: tuple[Meter, ...]
     families: tuple[str, ...]
     batch_factor: Decimal
+    # OpenAI service tiers: a tier billed at a fraction of the standard price (flex), and the
+    # tiers that must have entries of their own (priority: never priced at the standard rate).
+    tier_factors: dict[str, Decimal] = {}
+    own_rate_tiers: tuple[str, ...] = ()
     ignore: dict[str, tuple[str, ...]]
     plans: dict[str, PlanRule]
 
@@ -189,6 +195,10 @@ def load_pricebook(override: Path | None = None) -> PriceBook:
             meters=tuple(Meter(**m) for m in base["meters"]),
             families=tuple(families),
             batch_factor=Decimal(base["openai"]["batch_factor"]),
+            tier_factors={
+                k: Decimal(str(v)) for k, v in base["openai"].get("tier_factors", {}).items()
+            },
+            own_rate_tiers=tuple(base["openai"].get("own_rate_tiers", ())),
             ignore={k: tuple(v) for k, v in base.get("ignore", {}).items()},
             plans={k: PlanRule(**v) for k, v in base.get("plans", {}).items()},
         )

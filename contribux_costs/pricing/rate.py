@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 
 import polars as pl
 
@@ -17,13 +18,14 @@ from contribux_costs.periods import Month
 from contribux_costs.pricing.book import PriceBook
 from contribux_costs.pricing.extras import count_lines, fixed_fee_lines, minimum_lines
 from contribux_costs.pricing.findings import DataQualityFinding, unpriced_findings
+from contribux_costs.pricing.openai_usage import PRICED_USAGE
 from contribux_costs.store import Store
-from contribux_costs.store.grain import MONTH_USAGE
 
 
 def _in_month_usage(sql: str) -> str:
-    """Read ``usage`` as the month's rows at one granularity per day (no day priced twice)."""
-    return sql.replace("__MONTH_USAGE__", MONTH_USAGE)
+    """Read ``usage`` as the month's rows at one granularity per day (no day priced twice),
+    OpenAI completions as disjoint priced parts (:mod:`contribux_costs.pricing.openai_usage`)."""
+    return sql.replace("__MONTH_USAGE__", PRICED_USAGE)
 
 
 @contextmanager
@@ -40,14 +42,27 @@ def registered(store: Store, frames: dict[str, pl.DataFrame]) -> Iterator[None]:
 
 
 def price_usage(
-    store: Store, book: PriceBook, month: Month, providers: Sequence[str]
+    store: Store,
+    book: PriceBook,
+    month: Month,
+    providers: Sequence[str],
+    families: dict[str, str] | None = None,
+    source: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, list[DataQualityFinding]]:
-    """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings."""
+    """Priced lines for ``providers``' usage in ``month`` (by billing day) and the findings.
+
+    ``families`` maps OpenAI model ids to the family whose prices apply instead of their own:
+    the what-if "this traffic on a cheaper model", priced by the very same rules as the bill.
+    ``source`` replaces the ``usage`` table (same columns): e.g. the month's priced rows, daily,
+    for a what-if that need not read a month of hourly usage again.
+    """
+    table = "_pb_usage" if source is not None else "usage"
     frames = {
         "_pb_entries": book.entries_frame(),
         "_pb_meters": _meters_frame(book),
         "_pb_plans": _plans_frame(book),
-        "_pb_families": _families_frame(store, book, month),
+        "_pb_families": _families_frame(store, book, month, families, table),
+        "_pb_tiers": _tiers_frame(book),
         "_pb_providers": pl.DataFrame(
             {"provider": list(providers)}, schema={"provider": pl.String}
         ),
@@ -58,10 +73,12 @@ def price_usage(
         "days": month.days,
         "batch": book.batch_factor,
     }
+    if source is not None:
+        frames["_pb_usage"] = source
     with registered(store, frames):
-        lines = store.query(_PRICED_SQL, params)
+        lines = store.query(_from(_PRICED_SQL, table), params)
         unmetered = store.query(
-            _UNMETERED_SQL, {"first": month.first_day, "next": month.next.first_day}
+            _from(_UNMETERED_SQL, table), {"first": month.first_day, "next": month.next.first_day}
         )
     priced = lines.filter(pl.col("entry_id").is_not_null())
     findings = unpriced_findings(
@@ -73,6 +90,10 @@ def price_usage(
         count_lines(priced, book, month),
     ]
     return pl.concat([priced, *[e for e in extra if e.height]], how="diagonal_relaxed"), findings
+
+
+def _from(sql: str, table: str) -> str:
+    return sql if table == "usage" else sql.replace(" FROM usage ", f" FROM {table} ")
 
 
 def _meters_frame(book: PriceBook) -> pl.DataFrame:
@@ -88,7 +109,20 @@ def _meters_frame(book: PriceBook) -> pl.DataFrame:
             "gauge": pl.Boolean,
             "unit": pl.String,
             "sku_from_service": pl.Boolean,
+            "fallback": pl.String,
         },
+    )
+
+
+def _tiers_frame(book: PriceBook) -> pl.DataFrame:
+    tiers = sorted({*book.tier_factors, *book.own_rate_tiers})
+    return pl.DataFrame(
+        {
+            "tier": tiers,
+            "factor": [book.tier_factors.get(t, Decimal(1)) for t in tiers],
+            "own_rate": [t in book.own_rate_tiers for t in tiers],
+        },
+        schema={"tier": pl.String, "factor": pl.Decimal(38, 12), "own_rate": pl.Boolean},
     )
 
 
@@ -109,15 +143,27 @@ def _plans_frame(book: PriceBook) -> pl.DataFrame:
     )
 
 
-def _families_frame(store: Store, book: PriceBook, month: Month) -> pl.DataFrame:
+def _families_frame(
+    store: Store,
+    book: PriceBook,
+    month: Month,
+    override: dict[str, str] | None = None,
+    table: str = "usage",
+) -> pl.DataFrame:
     # Few distinct model ids per month: mapping them in Python is not a per-row loop.
+    if table != "usage":
+        return pl.DataFrame(
+            {"model": list(override or {}), "family": list((override or {}).values())},
+            schema={"model": pl.String, "family": pl.String},
+        )
     ids = store.query(
-        "SELECT DISTINCT resource_name FROM usage WHERE provider = 'openai' "
+        f"SELECT DISTINCT resource_name FROM {table} WHERE provider = 'openai' "
         "AND billing_date >= ? AND billing_date < ? AND resource_name IS NOT NULL",
         [month.first_day, month.next.first_day],
     )["resource_name"].to_list()
+    fams = [(override or {}).get(str(i)) or book.family(str(i)) for i in ids]
     return pl.DataFrame(
-        {"model": ids, "family": [book.family(str(i)) for i in ids]},
+        {"model": ids, "family": fams},
         schema={"model": pl.String, "family": pl.String},
     )
 
@@ -148,6 +194,7 @@ ub AS (
 d AS (
     SELECT u.provider, u.endpoint, u.service, u.resource_id, u.resource_name, u.metric,
            coalesce(m.unit, u.unit) AS c_unit, u.billing_date, u.dimensions, m.component, m.gauge,
+           m.fallback,
            CASE WHEN u.provider = 'openai' THEN NULL
                 WHEN m.sku_from_service THEN u.provider || '/' || u.service
                 ELSE m.sku END AS meter_sku,
@@ -168,6 +215,9 @@ u AS (
                      THEN 'openai/' || coalesce(f.family, '?' || coalesce(d.resource_name, ''))
                           || '/' || d.component
                 ELSE d.meter_sku END AS sku,
+           CASE WHEN d.provider = 'openai' AND d.fallback IS NOT NULL
+                     THEN 'openai/' || coalesce(f.family, '?' || coalesce(d.resource_name, ''))
+                          || '/' || d.fallback END AS alt_sku,
            coalesce(json_extract_string(d.dimensions, '$.batch'), '') IN ('true', 'True', '1')
                AS batch,
            (CASE WHEN d.gauge THEN d.mean / $days ELSE d.total END)::DECIMAL(38, 12) AS qty
@@ -175,26 +225,35 @@ u AS (
     LEFT JOIN plan_fields pf ON pf.provider = d.provider
     LEFT JOIN _pb_families f ON d.provider = 'openai' AND f.model = d.resource_name
 ),
-up AS (
+p0 AS (
     SELECT u.*, CASE WHEN u.raw_plan IS NULL THEN '' ELSE coalesce(a.plan, lower(u.raw_plan)) END
                 AS plan
     FROM u LEFT JOIN _pb_plans a ON a.provider = u.provider AND lower(a.raw) = lower(u.raw_plan)
 ),
+-- An OpenAI service tier: a price factor (flex) or the need for entries of its own (priority).
+up AS (
+    SELECT p0.*, coalesce(t.factor, 1)::DECIMAL(38, 12) AS tier_factor,
+           coalesce(t.own_rate, false) AS own_rate
+    FROM p0 LEFT JOIN _pb_tiers t ON p0.provider = 'openai' AND t.tier = p0.plan
+),
+-- The component's own price first; else its fallback's (image input billed as text input).
 cand AS (
-    SELECT up.rid, e.*
+    SELECT up.rid, e.*, (e.sku = up.sku) AS own_sku
     FROM up JOIN _pb_entries e
-      ON e.kind = 'usage' AND e.sku = up.sku AND up.plan LIKE e.plan_like
+      ON e.kind = 'usage' AND (e.sku = up.sku OR e.sku = up.alt_sku) AND up.plan LIKE e.plan_like
+     AND NOT (up.own_rate AND e.plan = '*')
      AND e.unit_lc = lower(up.c_unit)
      AND up.billing_date >= e.effective_from AND up.billing_date < e.effective_to
 ),
 eff AS (
     SELECT * FROM cand
-    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY priority DESC, plan_specific DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY rid
+                               ORDER BY own_sku DESC, priority DESC, plan_specific DESC) = 1
 ),
 lst AS (
     SELECT rid, entry_id AS list_entry_id, price AS list_price, rate AS list_rate FROM cand
     WHERE priority = 0
-    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY plan_specific DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY rid ORDER BY own_sku DESC, plan_specific DESC) = 1
 ),
 j AS (
     SELECT up.*, eff.entry_id, eff.pricing_unit, eff.inv_per, eff.price, eff.rate,
@@ -219,7 +278,8 @@ b AS (
                 ELSE greatest(0::DECIMAL(38, 12),
                               least(qty - CASE WHEN bucket_per_hour > 0 THEN bucket_free
                                                ELSE 0 END, cum - included)) END AS billable,
-           CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END AS mult
+           (CASE WHEN batch THEN $batch::DECIMAL(38, 12) ELSE 1::DECIMAL(38, 12) END
+            * tier_factor)::DECIMAL(38, 12) AS mult
     FROM a
 ),
 c AS (
@@ -229,7 +289,8 @@ c AS (
 )
 SELECT provider, endpoint, service, resource_id, resource_name, metric, c_unit AS unit,
        period_start, period_end, billing_date, dimensions, family, component, sku, plan, batch,
-       CASE WHEN batch THEN entry_id || '#batch' ELSE entry_id END AS entry_id,
+       entry_id || CASE WHEN batch THEN '#batch' ELSE '' END
+                || CASE WHEN tier_factor <> 1 THEN '#' || plan ELSE '' END AS entry_id,
        list_entry_id, pricing_unit, qty, billable, qty - billable AS allowance_used,
        (billable * inv_per)::DECIMAL(38, 12) AS pricing_qty,
        (price * mult)::DECIMAL(38, 12) AS unit_price,

@@ -1,9 +1,11 @@
 """OpenAI organization Usage API (volumes) and Costs API (money).
 
-Usage: ``GET /organization/usage/{completions,embeddings}`` grouped by model and project, bucketed
-(1d/1h/1m) with ``limit`` counting *buckets* per page. Costs: ``GET /organization/costs``, 1d
-buckets only, grouped by line item and project; ``amount.value`` arrives as a decimal string in
-live responses (a number in the spec), so both are parsed into Decimal.
+Usage: ``GET /organization/usage/{completions,embeddings}`` grouped by model, project and API key
+(completions also by ``batch`` and ``service_tier``, so Batch and flex/priority traffic is priced at
+its own rate and attributed), bucketed (1d/1h/1m) with ``limit`` counting *buckets* per page.
+Costs: ``GET /organization/costs``, 1d buckets only, grouped by line item and project;
+``amount.value`` arrives as a decimal string in live responses (a number in the spec), so both are
+parsed into Decimal.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ MAX_LIMIT = {"1d": 31, "1h": 168, "1m": 1440}
 COSTS_MAX_LIMIT = 180
 BUCKET_SECONDS = {"1d": 86400, "1h": 3600, "1m": 60}
 DIMENSIONS = ("project_id", "model", "user_id", "api_key_id", "batch", "service_tier")
+# group_by values per endpoint (openapi.yaml: completions takes project_id, user_id, api_key_id,
+# model, batch, service_tier; embeddings project_id, user_id, api_key_id, model).
+GROUP_BY = {
+    "completions": ["model", "project_id", "api_key_id", "batch", "service_tier"],
+    "embeddings": ["model", "project_id", "api_key_id"],
+}
 # Tokens are counted in units of tokens; requests in requests. Anything else numeric is kept too.
 UNITS = {"num_model_requests": "requests"}
 CURRENCY = "USD"
@@ -109,7 +117,7 @@ class OpenAICollector:
             "end_time": task.window.end_ts,
             "bucket_width": self.bucket_width,
             "limit": limit,
-            "group_by": ["model", "project_id"],
+            "group_by": GROUP_BY[kind],
         }
         path = f"organization/usage/{kind}"
         client = ctx.clients.client("openai")
@@ -308,6 +316,8 @@ def usage_frame(
         if dim not in wide.columns:
             wide = wide.with_columns(pl.lit(None, dtype=pl.String).alias(dim))
     if kind == "completions":
+        # The text parts first: whether the API sent input_uncached_tokens tells the shape.
+        wide = wide.with_columns(_text_parts(wide))
         wide = wide.with_columns(_uncached_input(wide).alias("input_uncached_tokens"))
     metrics = [
         c
@@ -374,6 +384,46 @@ def _uncached_input(wide: pl.DataFrame) -> pl.Expr:
     if "input_uncached_tokens" in wide.columns:
         return pl.coalesce(pl.col("input_uncached_tokens"), derived)
     return derived
+
+
+def _col(wide: pl.DataFrame, name: str) -> pl.Expr:
+    return pl.col(name).fill_null(0) if name in wide.columns else pl.lit(0)
+
+
+def _text_parts(wide: pl.DataFrame) -> list[pl.Expr]:
+    """The text parts of input and output (priced at the text rates), per result.
+
+    2026 shape (openapi.yaml UsageCompletionsResult, ``input_uncached_tokens`` given): the API
+    sends ``input_text_tokens`` (uncached text), ``input_cached_text_tokens`` and
+    ``output_text_tokens``; when it leaves one out, it is the aggregate minus its audio and image
+    parts. 2025 shape (no ``input_uncached_tokens``): ``input_tokens`` was text input including
+    cached, ``input_cached_tokens`` cached text, ``output_tokens`` text output.
+    """
+    given = (
+        pl.col("input_uncached_tokens").is_not_null()
+        if "input_uncached_tokens" in wide.columns
+        else pl.lit(False)
+    )
+    derived = {
+        "input_text_tokens": pl.when(given)
+        .then(_col(wide, "input_uncached_tokens") - _col(wide, "input_audio_tokens")
+              - _col(wide, "input_image_tokens"))
+        .otherwise(_col(wide, "input_tokens") - _col(wide, "input_cached_tokens")),
+        "input_cached_text_tokens": pl.when(given)
+        .then(_col(wide, "input_cached_tokens") - _col(wide, "input_cached_audio_tokens")
+              - _col(wide, "input_cached_image_tokens"))
+        .otherwise(_col(wide, "input_cached_tokens")),
+        "output_text_tokens": pl.when(given)
+        .then(_col(wide, "output_tokens") - _col(wide, "output_audio_tokens")
+              - _col(wide, "output_image_tokens"))
+        .otherwise(_col(wide, "output_tokens")),
+    }  # fmt: skip
+    return [
+        (pl.coalesce(pl.col(name), expr) if name in wide.columns else expr)
+        .cast(pl.Int64)
+        .alias(name)
+        for name, expr in derived.items()
+    ]
 
 
 def _ts(col: str) -> pl.Expr:
