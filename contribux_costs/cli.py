@@ -214,8 +214,9 @@ def _export_results(args: argparse.Namespace, settings: Settings) -> int:
     from contribux_costs.analysis.engine import CostOptimizer
     from contribux_costs.report.exports import export_results
 
+    month = _collected_month(args, settings)  # before the engine opens the store read-write
     with CostOptimizer(_db(args, settings)) as engine:
-        result = engine.analyze_usage(_collected_month(args, settings))
+        result = engine.analyze_usage(month)
     count = export_results(result, args.what, Path(args.output))
     print(f"wrote {count} {args.what} for {result.month} to {args.output}")
     return 0

@@ -270,9 +270,13 @@ def test_shared_split_rows_carry_provider_environment_and_owner(
     store, result = demo
     frame, dims = people.shared_rows(Drill(store, JAN), result)
     assert frame.height == len(dims) > 0
-    for target, d in zip(frame["allocated to"].to_list(), dims, strict=True):
-        assert d == {"provider": "vercel", "environment": target.split("/")[0],
-                     "owner": target.split("/")[1]}  # fmt: skip
+    # The Vercel team plan (seats) and the Upstash account line (databases beyond ten) are shared.
+    providers = {"Upstash Redis": "upstash"}
+    rows = zip(frame["shared cost"].to_list(), frame["allocated to"].to_list(), dims, strict=True)
+    for service, target, d in rows:
+        assert d == {"provider": providers.get(service, "vercel"),
+                     "environment": target.split("/")[0], "owner": target.split("/")[1]}  # fmt: skip
+    assert {d["provider"] for d in dims} == {"vercel", "upstash"}
 
 
 def test_unit_cost_parts_add_up_to_the_figures_shown(demo: tuple[Store, AnalysisResult]) -> None:

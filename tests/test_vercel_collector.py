@@ -473,6 +473,8 @@ def test_billing_day_is_the_rows_own_day() -> None:
     fake = FakeVercel(jsonl(body))
     ctx = make_ctx(fake)
     collector = make_collector(ctx.settings)
-    [task] = collector.tasks(JAN.window, ctx)
+    [task] = [
+        t for t in collector.tasks(JAN.window, ctx) if t.endpoint != "billing/contract-commitments"
+    ]
     frame = collector.fetch(task, ctx).tables["charges"]
     assert sorted(frame["x_billing_date"].to_list()) == [date(2025, 1, 6), date(2025, 1, 9)]
