@@ -274,8 +274,12 @@ def test_shared_split_rows_carry_provider_environment_and_owner(
     providers = {"Upstash Redis": "upstash"}
     rows = zip(frame["shared cost"].to_list(), frame["allocated to"].to_list(), dims, strict=True)
     for service, target, d in rows:
-        assert d == {"provider": providers.get(service, "vercel"),
-                     "environment": target.split("/")[0], "owner": target.split("/")[1]}  # fmt: skip
+        env, owner = target.split("/")
+        assert d == {
+            "provider": providers.get(service, "vercel"),
+            "environment": env,
+            "owner": owner,
+        }
     assert {d["provider"] for d in dims} == {"vercel", "upstash"}
 
 
