@@ -9,13 +9,21 @@
   var state = { from: D.first, to: D.last };
   D.dims.forEach(function (d) { state[d] = ""; });
 
+  // A column as drill.py wrote it: a plain array, or dictionary-encoded text
+  // {"dict": [distinct values], "codes": [index per row or null]} (decoded once, here).
+  function column(c) {
+    if (Array.isArray(c)) return c;
+    return c.codes.map(function (k) { return k === null ? null : c.dict[k]; });
+  }
+
   function rows(name) {  // column-wise JSON -> list of objects (cached)
     var s = D.sources[name];
     if (s.rows) return s.rows;
-    var out = [], n = s.data.length ? s.data[0].length : 0;
+    var data = s.data.map(column);
+    var out = [], n = data.length ? data[0].length : 0;
     for (var i = 0; i < n; i++) {
       var r = {};
-      for (var c = 0; c < s.cols.length; c++) r[s.cols[c]] = s.data[c][i];
+      for (var c = 0; c < s.cols.length; c++) r[s.cols[c]] = data[c][i];
       out.push(r);
     }
     s.rows = out;
