@@ -142,6 +142,23 @@ def test_usage_axes_start_at_zero() -> None:
     assert fig.layout.yaxis.rangemode == "tozero"
 
 
+def test_legends_sit_under_the_plot_in_room_of_their_own() -> None:
+    """Anchored to the figure's bottom (not the plot's), so plotly reserves the legend's rows
+    below the tick labels; each of 11 lines keeps a colour of its own."""
+    frame = pl.DataFrame(
+        {"date": [1] * 11, "value": [1.0] * 11, "resource": [f"db-{i}" for i in range(11)]}
+    )
+    fig = charts.lines(frame, "date", "value", "resource", "Upstash", "commands")
+    legend = fig.layout.legend
+    assert (legend.orientation, legend.yref, legend.yanchor, legend.y) == (
+        "h",
+        "container",
+        "bottom",
+        0,
+    )
+    assert len({t.line.color for t in fig.data}) == 11
+
+
 def test_a_page_inlines_the_basic_plotly_bundle_once() -> None:
     emit = charts.FigureEmitter()
     frame = pl.DataFrame({"date": [1], "value": [1.0], "resource": ["p"]})

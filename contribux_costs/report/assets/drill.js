@@ -151,8 +151,44 @@
     layout.annotations = empty ? [{ text: "No data for this selection", showarrow: false,
       xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 14, color: "#57606a" } }] : [];
     ["xaxis", "yaxis"].forEach(function (a) { if (layout[a]) layout[a].visible = !empty; });
-    window.Plotly.react(div, traces, layout, div._context || {});
+    if (div._ccHeight === undefined) div._ccHeight = layout.height || div._fullLayout.height;
+    layout.height = div._ccHeight + (div._ccLegend || 0);
+    boxHeight(div, layout.height);
+    if (div._ccLegend) (layout.legend = layout.legend || {}).maxheight = div._ccLegend + 1;
+    var drawn = window.Plotly.react(div, traces, layout, div._context || {});
+    if (drawn && drawn.then) drawn.then(function () { fitLegend(div); }); else fitLegend(div);
   }
+
+  // The legend sits under the plot, anchored to the figure's bottom (charts.py), and wraps onto
+  // as many rows as the width needs (11 databases are 11 rows on a phone). Grow the figure by
+  // the legend's full height so the plot keeps its own and no entry scrolls out of sight; re-fit
+  // when the width changes (a phone turned, a window resized).
+  function fitLegend(div) {
+    var fl = div._fullLayout, lg = fl && fl.legend;
+    if (!fl || div._ccHeight === undefined) return;
+    var need = fl.showlegend && lg && lg._height ? Math.ceil(lg._height) : 0;
+    if (need === (div._ccLegend || 0)) return;
+    div._ccLegend = need;
+    var update = { height: div._ccHeight + need };
+    if (need) update["legend.maxheight"] = need + 1;
+    boxHeight(div, update.height);
+    window.Plotly.relayout(div, update);
+  }
+  // plotly's HTML fixes the height of the chart's div and of its wrapper: follow the figure
+  function boxHeight(div, h) {
+    div.style.height = h + "px";
+    if (div.parentElement && div.parentElement.style.height) div.parentElement.style.height = h + "px";
+  }
+  var refit = null;
+  window.addEventListener("resize", function () {  // after plotly's own (responsive) resize
+    clearTimeout(refit);
+    refit = setTimeout(function () {
+      D.widgets.forEach(function (w) {
+        var div = w.type === "chart" && document.getElementById(w.id);
+        if (div && div._fullLayout) fitLegend(div);
+      });
+    }, 300);
+  });
 
   // ---- tables -----------------------------------------------------------------------------
   function filterRows(w) {
