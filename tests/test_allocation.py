@@ -270,9 +270,14 @@ def test_shared_split_rows_carry_provider_environment_and_owner(
     store, result = demo
     frame, dims = people.shared_rows(Drill(store, JAN), result)
     assert frame.height == len(dims) > 0
-    for target, d in zip(frame["allocated to"].to_list(), dims, strict=True):
-        assert d == {"provider": "vercel", "environment": target.split("/")[0],
+    # each shared charge's provider is the one its cost rows name (Vercel seats and credit, and
+    # since the merge with the Upstash plan work, Upstash's shared database charges)
+    billed = dict(store.query("SELECT DISTINCT ServiceName, x_provider FROM focus_charges").rows())
+    rows = zip(frame["shared cost"].to_list(), frame["allocated to"].to_list(), dims, strict=True)
+    for service, target, d in rows:
+        assert d == {"provider": billed[service], "environment": target.split("/")[0],
                      "owner": target.split("/")[1]}  # fmt: skip
+    assert {d["provider"] for d in dims} == {"vercel", "upstash"}
 
 
 def test_unit_cost_parts_add_up_to_the_figures_shown(demo: tuple[Store, AnalysisResult]) -> None:
