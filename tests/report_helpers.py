@@ -95,11 +95,15 @@ _UNOWNED = """() => {
   const all = [...document.querySelectorAll('.js-plotly-plot, table.cc')];
   return all.filter(e => !ids.has(e.id)).length;
 }"""
-# Legends and axis titles drawn outside their chart's box (phone layout), and page overflow.
+# Legends and axis titles drawn outside their chart's box (phone layout), legends that overlap
+# the tick labels or hide entries behind a scrollbar, and page overflow.
 _OUTSIDE = """() => {
   const bad = [];
   for (const div of document.querySelectorAll('.js-plotly-plot')) {
     const box = div.getBoundingClientRect();
+    const lg = div._fullLayout.legend;
+    if (div._fullLayout.showlegend && lg && lg._height > lg._effHeight + 1)
+      bad.push(div.id + ' legend scrolls');
     for (const part of div.querySelectorAll('.legend, .xtitle, .ytitle, .gtitle')) {
       const r = part.getBoundingClientRect();
       if (r.width && (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1

@@ -17,7 +17,14 @@ from contribux_costs.periods import Month
 from contribux_costs.report import charts, html, sections
 from contribux_costs.report import data as rd
 from contribux_costs.report import views as rv
-from contribux_costs.report.drill import Drill, cost_facts, dimension_sql, enrich
+from contribux_costs.report.drill import (
+    Drill,
+    cost_facts,
+    decode_column,
+    dimension_sql,
+    encode_column,
+    enrich,
+)
 from contribux_costs.store import Store, open_store
 from tests.report_helpers import demo_db
 
@@ -135,6 +142,23 @@ def test_usage_axes_start_at_zero() -> None:
     assert fig.layout.yaxis.rangemode == "tozero"
 
 
+def test_legends_sit_under_the_plot_in_room_of_their_own() -> None:
+    """Anchored to the figure's bottom (not the plot's), so plotly reserves the legend's rows
+    below the tick labels; each of 11 lines keeps a colour of its own."""
+    frame = pl.DataFrame(
+        {"date": [1] * 11, "value": [1.0] * 11, "resource": [f"db-{i}" for i in range(11)]}
+    )
+    fig = charts.lines(frame, "date", "value", "resource", "Upstash", "commands")
+    legend = fig.layout.legend
+    assert (legend.orientation, legend.yref, legend.yanchor, legend.y) == (
+        "h",
+        "container",
+        "bottom",
+        0,
+    )
+    assert len({t.line.color for t in fig.data}) == 11
+
+
 def test_a_page_inlines_the_basic_plotly_bundle_once() -> None:
     emit = charts.FigureEmitter()
     frame = pl.DataFrame({"date": [1], "value": [1.0], "resource": ["p"]})
@@ -157,3 +181,24 @@ def test_months_before_the_previous_one_are_one_row_a_month(db: Path, tmp_path: 
     assert (
         abs(old["cost"].sum() - daily.filter(pl.col("date") < JAN.first_day)["cost"].sum()) < 1e-6
     )
+
+
+def test_text_columns_are_dictionary_encoded_and_round_trip(store: Store) -> None:
+    """The embedded sources write each text value once; decoding (as drill.js does) gives back
+    every row's value, nulls included, and numbers stay plain."""
+    drill = Drill(store, JAN)
+    data = json.loads(re.search(r'id="cc-data">(.*?)</script>', drill.script()).group(1))  # type: ignore[union-attr]
+    facts = data["sources"]["facts"]
+    assert facts["cols"] == drill.facts.columns
+    for name, col in zip(facts["cols"], facts["data"], strict=True):
+        expected = drill.facts[name].to_list()
+        if name == "cost":
+            assert col == [round(v, 6) for v in expected]
+            continue
+        assert set(col) == {"dict", "codes"}
+        assert len(col["dict"]) == len(set(col["dict"])) < len(col["codes"])
+        shown = [v.isoformat() if name == "date" and v is not None else v for v in expected]
+        assert decode_column(col) == shown
+    assert None in decode_column(facts["data"][facts["cols"].index("model")])  # nulls survive
+    assert encode_column(["a", None, "b", "a"]) == {"dict": ["a", "b"], "codes": [0, None, 1, 0]}
+    assert decode_column([1.5, None]) == [1.5, None]

@@ -25,7 +25,11 @@ PROVIDER_COLORS = {
     "upstash": "#f59e0b",
     "postgres": "#336791",
 }
-PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#84cc16", "#f97316"]
+# Twelve distinct colours: a chart with one line per database (11 in the demo) repeats none.
+PALETTE = [
+    "#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4",
+    "#84cc16", "#f97316", "#ec4899", "#64748b", "#a16207", "#0f766e",
+]  # fmt: skip
 
 
 PLOTLY_JS = Path(__file__).parent / "assets" / "plotly-basic.min.js"
@@ -101,11 +105,23 @@ def _layout(fig: Any, title: str, y_title: str, x_title: str, height: int = 400)
 def _compact(fig: Any) -> Any:
     """Legend under the plot (a phone has no width to spare beside it), automatic margins so
     tick labels and axis titles stay inside the chart, room above for the toolbar only. Date
-    axes carry no title (the dates say it; days are UTC, as the report says): the legend sits
-    where it would be."""
+    axes carry no title (the dates say it; days are UTC, as the report says).
+
+    The legend is anchored to the bottom of the figure (``yref="container"``): plotly then
+    reserves its height below the tick labels, so it can neither overlap them nor leave the
+    chart however many rows it wraps onto. On a page, ``drill.js`` grows the figure by the
+    legend's height at the width it is shown at (``fitLegend``), so the plot keeps its height
+    and the legend shows every entry (11 Upstash databases on a 420 px phone)."""
     fig.update_layout(
         margin={"l": 10, "r": 10, "t": 36, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0},
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "yanchor": "bottom",
+            "y": 0,
+            "xanchor": "left",
+            "x": 0,
+        },
     )
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True, rangemode="tozero")  # costs and usage start at zero

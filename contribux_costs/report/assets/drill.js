@@ -9,13 +9,21 @@
   var state = { from: D.first, to: D.last };
   D.dims.forEach(function (d) { state[d] = ""; });
 
+  // A column as drill.py wrote it: a plain array, or dictionary-encoded text
+  // {"dict": [distinct values], "codes": [index per row or null]} (decoded once, here).
+  function column(c) {
+    if (Array.isArray(c)) return c;
+    return c.codes.map(function (k) { return k === null ? null : c.dict[k]; });
+  }
+
   function rows(name) {  // column-wise JSON -> list of objects (cached)
     var s = D.sources[name];
     if (s.rows) return s.rows;
-    var out = [], n = s.data.length ? s.data[0].length : 0;
+    var data = s.data.map(column);
+    var out = [], n = data.length ? data[0].length : 0;
     for (var i = 0; i < n; i++) {
       var r = {};
-      for (var c = 0; c < s.cols.length; c++) r[s.cols[c]] = s.data[c][i];
+      for (var c = 0; c < s.cols.length; c++) r[s.cols[c]] = data[c][i];
       out.push(r);
     }
     s.rows = out;
@@ -143,8 +151,44 @@
     layout.annotations = empty ? [{ text: "No data for this selection", showarrow: false,
       xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { size: 14, color: "#57606a" } }] : [];
     ["xaxis", "yaxis"].forEach(function (a) { if (layout[a]) layout[a].visible = !empty; });
-    window.Plotly.react(div, traces, layout, div._context || {});
+    if (div._ccHeight === undefined) div._ccHeight = layout.height || div._fullLayout.height;
+    layout.height = div._ccHeight + (div._ccLegend || 0);
+    boxHeight(div, layout.height);
+    if (div._ccLegend) (layout.legend = layout.legend || {}).maxheight = div._ccLegend + 1;
+    var drawn = window.Plotly.react(div, traces, layout, div._context || {});
+    if (drawn && drawn.then) drawn.then(function () { fitLegend(div); }); else fitLegend(div);
   }
+
+  // The legend sits under the plot, anchored to the figure's bottom (charts.py), and wraps onto
+  // as many rows as the width needs (11 databases are 11 rows on a phone). Grow the figure by
+  // the legend's full height so the plot keeps its own and no entry scrolls out of sight; re-fit
+  // when the width changes (a phone turned, a window resized).
+  function fitLegend(div) {
+    var fl = div._fullLayout, lg = fl && fl.legend;
+    if (!fl || div._ccHeight === undefined) return;
+    var need = fl.showlegend && lg && lg._height ? Math.ceil(lg._height) : 0;
+    if (need === (div._ccLegend || 0)) return;
+    div._ccLegend = need;
+    var update = { height: div._ccHeight + need };
+    if (need) update["legend.maxheight"] = need + 1;
+    boxHeight(div, update.height);
+    window.Plotly.relayout(div, update);
+  }
+  // plotly's HTML fixes the height of the chart's div and of its wrapper: follow the figure
+  function boxHeight(div, h) {
+    div.style.height = h + "px";
+    if (div.parentElement && div.parentElement.style.height) div.parentElement.style.height = h + "px";
+  }
+  var refit = null;
+  window.addEventListener("resize", function () {  // after plotly's own (responsive) resize
+    clearTimeout(refit);
+    refit = setTimeout(function () {
+      D.widgets.forEach(function (w) {
+        var div = w.type === "chart" && document.getElementById(w.id);
+        if (div && div._fullLayout) fitLegend(div);
+      });
+    }, 300);
+  });
 
   // ---- tables -----------------------------------------------------------------------------
   function filterRows(w) {
