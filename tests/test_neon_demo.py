@@ -278,3 +278,19 @@ def test_totals_do_not_depend_on_how_the_window_is_cut(days: int, cut: int, back
     whole = totals(consumption(api, start, end, "daily").json())
     parts = [totals(consumption(api, a, b, "daily").json()) for a, b in ((start, mid), (mid, end))]
     assert whole == {k: sum(p.get(k, 0) for p in parts) for k in whole}
+
+
+def test_demo_pr_branches_have_unique_ids_and_names() -> None:
+    """Every alive child branch is its own pull request (two opened the same day once shared
+    ``br-pr-N``, so the cleanup advice listed a branch twice)."""
+    from datetime import UTC, datetime
+
+    from contribux_costs.demo import neon_branches
+    from contribux_costs.demo.model import DemoModel
+    from contribux_costs.demo.neon import PROD
+
+    for now in (datetime(2025, 1, 1, 6, tzinfo=UTC), datetime(2025, 2, 1, 6, tzinfo=UTC)):
+        children = [b for b in neon_branches.branches(DemoModel(), PROD, now) if b.get("parent_id")]
+        assert len(children) > 9  # above the Launch allowance
+        assert len({b["id"] for b in children}) == len(children)
+        assert len({b["name"] for b in children}) == len(children)

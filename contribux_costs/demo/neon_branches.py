@@ -94,7 +94,9 @@ def branches(model: DemoModel, p: DemoProject, now: datetime) -> list[dict[str, 
     if p is PROD:
         alive = [b for b in _branches_on(model, now.date()) if b[0] <= now < b[1]]
         for created, _deleted, delta in sorted(alive):
-            number = 1000 + int((created - HISTORY_START) / timedelta(hours=7))
+            # One pull request per branch: numbered by the branch's creation minute, so two
+            # branches opened within hours of each other never share an id or a name.
+            number = 1000 + int((created - HISTORY_START) / timedelta(minutes=1))
             out.append(
                 {
                     "id": f"br-pr-{number}",
