@@ -22,6 +22,7 @@ from contribux_costs.demo.model import DEMO_LABEL
 from contribux_costs.errors import ReportError
 from contribux_costs.focus import summary
 from contribux_costs.periods import Month
+from contribux_costs.report.css import purge_unused_css
 from contribux_costs.store import open_store
 
 REPORT_NOTEBOOKS = ("report", "cache")
@@ -169,7 +170,7 @@ def to_html(executed: Path) -> str:
         exclude_output_prompt=True,
     )
     body, _ = exporter.from_notebook_node(nbformat.read(str(executed), as_version=4))
-    return str(body)
+    return purge_unused_css(str(body))
 
 
 def _source_cell(executed: Path, index: int) -> tuple[int, str]:
