@@ -478,3 +478,21 @@ def test_billing_day_is_the_rows_own_day() -> None:
     ]
     frame = collector.fetch(task, ctx).tables["charges"]
     assert sorted(frame["x_billing_date"].to_list()) == [date(2025, 1, 6), date(2025, 1, 9)]
+
+
+def test_query_bounds_are_whole_utc_days_even_for_a_window_ending_mid_day() -> None:
+    """LA midnights map to their UTC midnights; a window that ends inside an LA day (the 25-hour
+    day of November 1, 2026 split into 24-hour spans) still asks for a whole day, never
+    ``to == from`` (the API answers 400 "`to` must be after `from`")."""
+    from datetime import UTC, datetime
+
+    from contribux_costs.collect.vercel import utc_day, utc_day_after
+    from contribux_costs.periods import la_midnight
+
+    start, end = la_midnight(date(2026, 11, 1)), la_midnight(date(2026, 11, 2))
+    assert (utc_day(start), utc_day_after(end)) == (
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    mid_day = start + timedelta(hours=24)  # 23:00 in Los Angeles, still November 1
+    assert utc_day_after(mid_day) == datetime(2026, 11, 2, tzinfo=UTC) > utc_day(start)

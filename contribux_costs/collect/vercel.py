@@ -115,7 +115,10 @@ class VercelCollector:
         """Stream the window's charges; the whole stream is one retried attempt."""
         if task.endpoint == COMMITMENTS:
             return fetch_commitments(task, ctx, self.team_id)
-        params = {"from": iso(utc_day(task.window.start)), "to": iso(utc_day(task.window.end))}
+        params = {
+            "from": iso(utc_day(task.window.start)),
+            "to": iso(utc_day_after(task.window.end)),
+        }
         if self.team_id:
             params["teamId"] = self.team_id
         client = ctx.clients.client("vercel")
@@ -146,6 +149,15 @@ def utc_day(la_midnight_instant: datetime) -> datetime:
     """
     d = la_billing_date(la_midnight_instant)
     return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def utc_day_after(end: datetime) -> datetime:
+    """The exclusive ``to`` bound for a window ending at ``end``: the UTC midnight after the LA
+    date of its last instant. At an LA midnight this is that day's UTC midnight (as
+    :func:`utc_day`); a window ending mid-day (a 25-hour autumn day split into 24-hour spans)
+    still asks for a whole day instead of ``to == from``, and rows outside the window are
+    filtered out after the stream."""
+    return utc_day(end - timedelta(microseconds=1)) + timedelta(days=1)
 
 
 def iso(instant: datetime) -> str:
